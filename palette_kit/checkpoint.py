@@ -1,0 +1,79 @@
+"""Checkpoints: a folder holding ``config.json`` and ``model.safetensors``; nothing is ever unpickled.
+
+Writes are atomic: the folder is built under a temporary name beside its target and renamed
+into place when complete, so an interrupted save leaves the previous checkpoint intact.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from palette_kit.errors import CheckpointError
+
+FORMAT = "palette-kit/1"
+CONFIG, WEIGHTS = "config.json", "model.safetensors"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_checkpoint(
+    path: Path, config: dict[str, Any], state: dict[str, torch.Tensor], dtype: torch.dtype | None = None
+) -> None:
+    """Write ``config`` and ``state`` (optionally cast to ``dtype``, e.g. float16) to the folder ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        tensors = {k: (v.to(dtype) if dtype and v.is_floating_point() else v).detach().cpu().contiguous()
+                   for k, v in state.items()}
+        save_file(tensors, tmp / WEIGHTS)
+        full = {"format": FORMAT, **config, "weights_sha256": _sha256(tmp / WEIGHTS)}
+        (tmp / CONFIG).write_text(json.dumps(full, indent=2) + "\n")
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Read a checkpoint folder: its config and its float32 weights, verified against their checksum."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if not (path / CONFIG).is_file() or not (path / WEIGHTS).is_file():
+        raise CheckpointError(f"not a palette-kit checkpoint (needs {CONFIG} and {WEIGHTS}): {path}")
+    try:
+        config = json.loads((path / CONFIG).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"unreadable checkpoint config {path / CONFIG}: {exc}") from exc
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise CheckpointError(f"not a palette-kit checkpoint (format is not {FORMAT!r}): {path / CONFIG}")
+    if config.get("weights_sha256") != _sha256(path / WEIGHTS):
+        raise CheckpointError(f"checkpoint weights are corrupt (checksum mismatch): {path / WEIGHTS}")
+    try:
+        state = load_file(path / WEIGHTS)
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"unreadable checkpoint weights {path / WEIGHTS}: {exc}") from exc
+    return config, {k: v.float() if v.is_floating_point() else v for k, v in state.items()}

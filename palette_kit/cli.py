@@ -1,0 +1,188 @@
+"""The ``palette-kit`` command: ``tasks``, ``train`` and ``infer``. It knows no task by name."""
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+import torch
+from tqdm.auto import tqdm
+
+from palette_kit import __version__
+from palette_kit.diffusion.presets import SCHEDULERS, schedule_preset
+from palette_kit.errors import CheckpointError, InputError, PaletteError
+from palette_kit.imageio import read_image, write_image
+from palette_kit.model import Palette
+from palette_kit.nn.unet import preset
+from palette_kit.tasks import load_task, task_names
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message of ``exc``; for errors re-raised by DataLoader workers, the original message."""
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()] or [type(exc).__name__]
+    last = lines[-1]
+    if len(lines) > 1 and ": " in last and last.split(": ", 1)[0].endswith("Error"):
+        return last.split(": ", 1)[1]
+    return last
+
+
+class _Group(click.Group):
+    """Turns palette-kit's errors into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except PaletteError as exc:
+            raise click.ClickException(_one_line(exc)) from None
+
+
+def _device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device is available")
+    return name
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="palette-kit")
+def main() -> None:
+    """Palette-style image-to-image diffusion; tasks come from plugins."""
+
+
+@main.command()
+def tasks() -> None:
+    """List the installed task plugins."""
+    names = task_names()
+    if not names:
+        raise PaletteError("no task plugins installed (entry-point group palette_kit.tasks)")
+    failed = False
+    for name in names:
+        try:
+            task = load_task(name)
+        except PaletteError as exc:
+            failed = True
+            click.echo(f"{name:<20} BROKEN: {_one_line(exc)}")
+            continue
+        click.echo(f"{name:<20} cond {task.cond_channels} -> target {task.target_channels}  {task.description}")
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+@main.command()
+@click.option("--task", "task_name", required=True, help="Task plugin name (see `palette-kit tasks`).")
+@click.option("--data", required=True, type=click.Path(path_type=Path), help="Folder of training images.")
+@click.option("--preset", "preset_name", default="small", show_default=True, help="UNet preset: tiny, small, seed.")
+@click.option("--image-size", type=click.IntRange(8), default=None, help="Model resolution (default: the preset's).")
+@click.option("--schedule", default="palette", show_default=True, help="Noise schedules: palette or seed.")
+@click.option("--scheduler", type=click.Choice(SCHEDULERS), default="linear", show_default=True,
+              help="Scheduler used for sampling.")
+@click.option("--sample-steps", type=click.IntRange(1), default=None,
+              help="Sampling steps for validation and, saved in the checkpoint, for inference.")
+@click.option("--epochs", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True)
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=5e-5, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--workers", type=click.IntRange(0), default=0, show_default=True, help="DataLoader workers.")
+@click.option("--val-samples", type=click.IntRange(1), default=8, show_default=True,
+              help="Validation images restored each epoch for MAE and pictures.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Run folder (default: runs/TASK-TIME).")
+@click.option("--wandb/--no-wandb", "use_wandb", default=True, show_default=True,
+              help="Track with Weights & Biases (offline when no API key is configured).")
+@click.option("--wandb-project", default="palette-kit", show_default=True)
+def train(task_name: str, data: Path, preset_name: str, image_size: int | None, schedule: str, scheduler: str,
+          sample_steps: int | None, out: Path | None, use_wandb: bool, wandb_project: str, **settings) -> None:
+    """Train a model for a task on a folder of images."""
+    from palette_kit.training.tracking import Run
+    from palette_kit.training.trainer import TrainSettings, train as run_training
+
+    task = load_task(task_name)()
+    overrides = {"image_size": image_size} if image_size else {}
+    unet = preset(preset_name, task.cond_channels + task.target_channels, task.target_channels, **overrides)
+    schedules = schedule_preset(schedule)
+    steps = sample_steps or schedules["sample"]["num_train_timesteps"]
+    if steps > schedules["sample"]["num_train_timesteps"]:
+        raise InputError(f"--sample-steps must be at most {schedules['sample']['num_train_timesteps']}")
+    train_data = task.dataset(data, "train", unet.image_size, settings["seed"])
+    val_data = task.dataset(data, "val", unet.image_size, settings["seed"])
+    out = out or Path("runs") / f"{task.name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    if out.exists() and any(out.iterdir()):
+        raise InputError(f"--out {out} exists and is not empty; choose a new run folder")
+    model = Palette.create(task, unet, schedules, {"scheduler": scheduler, "steps": steps})
+    dev = _device(settings.pop("device"))
+    ts = TrainSettings(**settings, sample_steps=steps, device=dev)
+    n_params = sum(p.numel() for p in model.net.parameters())
+    click.echo(f"{task.name}: {len(train_data)} train / {len(val_data)} val images, UNet {preset_name} "
+               f"{n_params / 1e6:.2f} M parameters at {unet.image_size} px, device {ts.device}, run folder {out}")
+    run = Run(out, {"train": asdict(ts), "model": model.config, "data": str(data), "preset": preset_name},
+              use_wandb, wandb_project)
+    try:
+        result = run_training(model, train_data, val_data, ts, run)
+    except BaseException:
+        run.finish()
+        if not (out / "best").exists():  # nothing worth keeping yet: leave no half-made run behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    run.finish()
+    click.echo(f"best val_mae {result.best_val_mae:.4f} at epoch {result.best_epoch}; "
+               f"checkpoint {out / 'best'}")
+
+
+def _output_path(image: Path, output: Path | None, many: bool, task: str) -> Path:
+    if output is None:
+        return image.with_name(f"{image.stem}.{task}.png")
+    if many or output.is_dir() or not output.suffix:
+        return output / f"{image.stem}.{task}.png"
+    return output
+
+
+@main.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--task", "task_name", required=True, help="Task plugin name (see `palette-kit tasks`).")
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
+              help="Checkpoint folder (default: the model the task plugin ships).")
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
+              help="Output file (one input) or folder (default: IMAGE.TASK.png beside each input).")
+@click.option("--steps", type=click.IntRange(1), default=None, help="Sampling steps (default: the checkpoint's).")
+@click.option("--scheduler", type=click.Choice(SCHEDULERS), default=None, help="Default: the checkpoint's.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+def infer(images: tuple[Path, ...], task_name: str, checkpoint: Path | None, output: Path | None,
+          steps: int | None, scheduler: str | None, seed: int, device: str) -> None:
+    """Run a task on images with a trained model."""
+    task_cls = load_task(task_name)
+    checkpoint = checkpoint or task_cls.default_checkpoint
+    if checkpoint is None:
+        raise InputError(f"task {task_name!r} ships no default model; pass --checkpoint")
+    model = Palette.load(checkpoint)
+    if model.task.name != task_name:
+        raise CheckpointError(f"checkpoint {checkpoint} is for task {model.task.name!r}, not {task_name!r}")
+    total = model.schedule["sample"]["num_train_timesteps"]
+    if steps and steps > total:
+        raise InputError(f"--steps must be at most {total} for this checkpoint")
+    dev = _device(device)
+    model.net.to(dev)
+    targets = [(image, _output_path(image, output, len(images) > 1, task_name)) for image in images]
+    for image, target in targets:
+        if target.resolve() == image.resolve():
+            raise InputError(f"output {target} would overwrite its input")
+    failed = 0
+    for image, target in tqdm(targets, desc="images", disable=len(targets) == 1):
+        try:
+            prepared = model.task.prepare(read_image(image), model.image_size)
+        except PaletteError as exc:
+            if len(targets) == 1:
+                raise
+            failed += 1
+            click.echo(f"error: {_one_line(exc)}", err=True)
+            continue
+        y_cond = prepared.y_cond.unsqueeze(0).to(dev)
+        y_0 = model.sample(y_cond, steps, scheduler, torch.Generator(dev).manual_seed(seed),
+                           progress=len(targets) == 1)
+        write_image(target, model.task.finish(prepared, y_0[0].cpu()))
+        click.echo(f"{image} -> {target}")
+    if failed:
+        raise click.ClickException(f"{len(targets) - failed} written, {failed} failed")

@@ -1,0 +1,1 @@
+"""Noise schedules, the training loss and the sampler: Palette's diffusion, independent of tasks."""

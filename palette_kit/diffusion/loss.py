@@ -1,0 +1,30 @@
+"""Palette's training objective."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from palette_kit.diffusion.denoiser import Denoiser
+
+
+class PaletteLoss:
+    """eps-prediction MSE at a continuous noise level.
+
+    Draws ``t`` in ``[1, T)``, then ``gamma`` uniformly between ``gamma_t`` and ``gamma_{t-1}``
+    of the training schedule, noises ``y_0`` and regresses the noise.
+    """
+
+    def __init__(self, gammas: torch.Tensor) -> None:
+        self.gammas = gammas.to(torch.float32)
+
+    def __call__(
+        self, net: Denoiser, y_0: torch.Tensor, y_cond: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        b, device = y_0.shape[0], y_0.device
+        gammas = self.gammas.to(device)
+        t = torch.randint(1, len(gammas), (b,), device=device, generator=generator)
+        u = torch.rand(b, device=device, generator=generator)
+        gamma = (gammas[t] + (gammas[t - 1] - gammas[t]) * u).view(b, 1, 1, 1)
+        eps = torch.randn(y_0.shape, device=device, generator=generator)
+        y_t = gamma.sqrt() * y_0 + (1 - gamma).sqrt() * eps
+        return F.mse_loss(net(y_t, y_cond, gamma), eps)

@@ -1,0 +1,17 @@
+"""Errors a user can act on: the CLI prints them as one line and exits non-zero."""
+
+
+class PaletteError(Exception):
+    """Base class of every error that reaches the user as a one-line message."""
+
+
+class InputError(PaletteError):
+    """A file, folder or option given by the user cannot be used."""
+
+
+class PluginError(PaletteError):
+    """A task plugin could not be found, loaded, or breaks the task contract."""
+
+
+class CheckpointError(PaletteError):
+    """A checkpoint is missing, incomplete, or not a palette-kit checkpoint."""

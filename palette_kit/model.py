@@ -1,0 +1,88 @@
+"""A trained model as one object: task, denoiser, schedules and sampling defaults, saved as a checkpoint."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from palette_kit.checkpoint import load_checkpoint, save_checkpoint
+from palette_kit.diffusion.denoiser import Denoiser
+from palette_kit.diffusion.loss import PaletteLoss
+from palette_kit.diffusion.presets import make_scheduler
+from palette_kit.diffusion.sampler import Callback, Scheduler, restore
+from palette_kit.diffusion.schedule import LinearSchedule
+from palette_kit.errors import CheckpointError
+from palette_kit.nn.unet import UNet, UNetConfig
+from palette_kit.tasks import Task, load_task
+
+
+@dataclass
+class Palette:
+    """Everything that rebuilds a model: its task, its network, and how it was trained and samples."""
+
+    task: Task
+    net: Denoiser
+    schedule: dict[str, dict[str, Any]]
+    sampling: dict[str, Any] = field(default_factory=lambda: {"scheduler": "linear", "steps": 1000})
+
+    @classmethod
+    def create(cls, task: Task, unet: UNetConfig, schedule: dict[str, dict[str, Any]],
+               sampling: dict[str, Any]) -> Palette:
+        return cls(task, Denoiser(UNet(unet), task.target_channels), schedule, sampling)
+
+    @property
+    def unet_config(self) -> UNetConfig:
+        return self.net.backbone.config
+
+    @property
+    def image_size(self) -> int:
+        return self.unet_config.image_size
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """JSON-ready description from which ``from_config`` rebuilds this model."""
+        return {
+            "task": {"name": self.task.name, "options": self.task.config},
+            "unet": self.unet_config.to_dict(),
+            "schedule": self.schedule,
+            "sampling": self.sampling,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Palette:
+        try:
+            task = load_task(config["task"]["name"])(**config["task"]["options"])
+            return cls.create(task, UNetConfig.from_dict(config["unet"]), config["schedule"], config["sampling"])
+        except (KeyError, TypeError) as exc:
+            raise CheckpointError(f"checkpoint config is incomplete or malformed: {type(exc).__name__}: {exc}") from exc
+
+    def save(self, path: Path, dtype: torch.dtype | None = None, **extra: Any) -> None:
+        """Write a checkpoint folder (weights optionally stored as ``dtype``); ``extra`` goes into its config."""
+        save_checkpoint(path, {**self.config, **extra}, self.net.state_dict(), dtype)
+
+    @classmethod
+    def load(cls, path: Path) -> Palette:
+        config, state = load_checkpoint(path)
+        model = cls.from_config(config)
+        try:
+            model.net.load_state_dict(state)
+        except RuntimeError as exc:
+            raise CheckpointError(f"checkpoint weights do not match its config: {path}") from exc
+        model.net.eval()
+        return model
+
+    def loss(self) -> PaletteLoss:
+        """The training objective over this model's training schedule."""
+        return PaletteLoss(LinearSchedule(**self.schedule["train"]).gammas)
+
+    def scheduler(self, kind: str | None = None) -> Scheduler:
+        return make_scheduler(kind or self.sampling["scheduler"], self.schedule["sample"])
+
+    def sample(self, y_cond: torch.Tensor, steps: int | None = None, scheduler: str | None = None,
+               generator: torch.Generator | None = None, callback: Callback | None = None,
+               progress: bool = False) -> torch.Tensor:
+        """Restore targets for a batch of conditions with the model's (or the given) sampling settings."""
+        return restore(self.net, y_cond, self.scheduler(scheduler), steps or self.sampling["steps"],
+                       generator=generator, callback=callback, progress=progress)

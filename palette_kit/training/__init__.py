@@ -1,0 +1,1 @@
+"""Training: the epoch loop and the run's outputs (local folder and Weights & Biases)."""

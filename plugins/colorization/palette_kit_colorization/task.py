@@ -1,0 +1,49 @@
+"""The colorization task: the model sees a photo's Lab lightness L and generates its colours ab."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from palette_kit.tasks.base import Prepared, Split, Task
+
+from palette_kit_colorization.data import colorization_dataset, resize
+from palette_kit_colorization.lab import lab_to_bgr, lab_to_bgr_keeping_lightness, lightness, to_unit
+
+
+def _channels_last(tensor: torch.Tensor) -> np.ndarray:
+    """(..., C, H, W) tensor as a float32 (..., H, W, C) array on the CPU."""
+    return tensor.detach().to("cpu", torch.float32).movedim(-3, -1).numpy()
+
+
+class Colorization(Task):
+    """Grayscale to colour in OpenCV 8-bit Lab: condition L (1 channel), target ab (2 channels)."""
+
+    name = "colorization"
+    description = "Colour grayscale photos: generates Lab colour (ab) for the photo's lightness (L)."
+    cond_channels = 1
+    target_channels = 2
+
+    def dataset(self, root: Path, split: Split, image_size: int, seed: int) -> Dataset:
+        return colorization_dataset(root, split, image_size, seed)
+
+    def cond_to_bgr(self, y_cond: torch.Tensor) -> np.ndarray:
+        """The lightness as gray pictures: Lab with neutral ab, B, G and R averaged (they can differ by a level)."""
+        neutral = self.to_bgr(y_cond, torch.zeros_like(y_cond).expand(-1, 2, -1, -1))
+        return np.repeat(neutral.mean(axis=-1).round().astype(np.uint8)[..., None], 3, axis=-1)
+
+    def to_bgr(self, y_cond: torch.Tensor, y_0: torch.Tensor) -> np.ndarray:
+        return lab_to_bgr(_channels_last(torch.cat([y_cond, y_0], dim=-3)))
+
+    def prepare(self, image: np.ndarray, image_size: int) -> Prepared:
+        """The picture's L channel, the whole frame resized (not cropped) to ``image_size`` squared."""
+        small = resize(lightness(image), image_size, image_size)
+        return Prepared(y_cond=torch.from_numpy(to_unit(small))[None], image=image)
+
+    def finish(self, prepared: Prepared, y_0: torch.Tensor) -> np.ndarray:
+        """The generated ab resized to the original frame, under the original's full-resolution L."""
+        height, width = prepared.image.shape[:2]
+        ab = resize(_channels_last(y_0), width, height)
+        return lab_to_bgr_keeping_lightness(lightness(prepared.image), ab)

@@ -1,0 +1,81 @@
+"""Checkpoints: safetensors + JSON, exact round trip, atomic writes, clear errors for bad files."""
+import json
+
+import pytest
+import torch
+
+import palette_kit.checkpoint as checkpoint
+from palette_kit.diffusion.presets import schedule_preset
+from palette_kit.errors import CheckpointError
+from palette_kit.model import Palette
+from palette_kit.nn.unet import preset
+from palette_kit.tasks import load_task
+
+
+def tiny_model(seed: int = 0) -> Palette:
+    torch.manual_seed(seed)
+    task = load_task("colorization")()
+    unet = preset("tiny", task.cond_channels + task.target_channels, task.target_channels)
+    model = Palette.create(task, unet, schedule_preset("palette"), {"scheduler": "linear", "steps": 4})
+    with torch.no_grad():  # leave the zero-initialised state so outputs differ between models
+        for p in model.net.parameters():
+            p.add_(torch.randn_like(p) * 0.01)
+    return model
+
+
+def test_round_trip_rebuilds_the_same_model(tmp_path):
+    model = tiny_model()
+    model.net.eval()
+    model.save(tmp_path / "ckpt", epoch=3)
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["config.json", "model.safetensors"]
+    config = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    assert config["task"]["name"] == "colorization" and config["epoch"] == 3
+    again = Palette.load(tmp_path / "ckpt")
+    assert again.config == model.config
+    y_cond = torch.rand(2, 1, 32, 32) * 2 - 1
+    a = model.sample(y_cond, generator=torch.Generator().manual_seed(1))
+    b = again.sample(y_cond, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_fp16_storage_loads_as_float32(tmp_path):
+    model = tiny_model()
+    model.save(tmp_path / "half", dtype=torch.float16)
+    loaded = Palette.load(tmp_path / "half")
+    params = dict(loaded.net.named_parameters())
+    assert all(p.dtype == torch.float32 for p in params.values())
+    for name, p in model.net.named_parameters():
+        torch.testing.assert_close(params[name], p.detach().half().float())
+
+
+def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    first, second = tiny_model(0), tiny_model(1)
+    first.save(tmp_path / "ckpt")
+    before = (tmp_path / "ckpt" / "model.safetensors").read_bytes()
+
+    def fail(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(checkpoint, "save_file", fail)
+    with pytest.raises(OSError, match="No space"):
+        second.save(tmp_path / "ckpt")
+    assert (tmp_path / "ckpt" / "model.safetensors").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt"]  # no temporary folder left behind
+
+
+def test_bad_checkpoints_give_clear_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        Palette.load(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="not a palette-kit checkpoint"):
+        Palette.load(tmp_path / "empty")
+    tiny_model().save(tmp_path / "ckpt")
+    weights = tmp_path / "ckpt" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-10] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="corrupt"):
+        Palette.load(tmp_path / "ckpt")
+    (tmp_path / "ckpt" / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="unreadable checkpoint config"):
+        Palette.load(tmp_path / "ckpt")

@@ -1,0 +1,119 @@
+"""The installed ``palette-kit`` executable end to end, and its one-line errors for bad input."""
+import os
+import subprocess
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import make_photo, palette_kit_exe
+
+
+def run(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([palette_kit_exe(), *map(str, args)], capture_output=True, text=True,
+                          env={**os.environ, "WANDB_MODE": "disabled"})
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """Exit status 1, no traceback, and one message line (progress bars aside) with every fragment."""
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0], result.stderr
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny colorization model trained for two epochs through the CLI."""
+    root = tmp_path_factory.mktemp("cli")
+    rng = np.random.default_rng(1)
+    (root / "data").mkdir()
+    for i in range(6):
+        cv2.imwrite(str(root / "data" / f"p{i}.png"), make_photo(rng, 36, 44))
+    result = run("train", "--task", "colorization", "--data", root / "data", "--preset", "tiny", "--epochs", 2,
+                 "--batch-size", 2, "--lr", 1e-3, "--sample-steps", 4, "--val-samples", 1, "--out", root / "run",
+                 "--no-wandb")
+    assert result.returncode == 0, result.stderr
+    assert "best val_mae" in result.stdout
+    return root
+
+
+def test_train_writes_a_run_folder(trained):
+    run_dir = trained / "run"
+    assert (run_dir / "best" / "model.safetensors").is_file() and (run_dir / "best" / "config.json").is_file()
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 2
+    assert (run_dir / "samples" / "epoch_002.png").is_file()
+
+
+def test_infer_keeps_size_and_l_channel(trained, tmp_path):
+    color = make_photo(np.random.default_rng(5), 57, 83)
+    gray = cv2.cvtColor(color, cv2.COLOR_BGR2GRAY)
+    cv2.imwrite(str(tmp_path / "in put.png"), gray)
+    result = run("infer", "--task", "colorization", "--checkpoint", trained / "run" / "best",
+                 tmp_path / "in put.png", "--output", tmp_path / "out.png")
+    assert result.returncode == 0, result.stderr
+    out = cv2.imread(str(tmp_path / "out.png"))
+    assert out.shape == (57, 83, 3)
+    l_in = cv2.cvtColor(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR), cv2.COLOR_BGR2LAB)[..., 0].astype(int)
+    l_out = cv2.cvtColor(out, cv2.COLOR_BGR2LAB)[..., 0].astype(int)
+    assert np.abs(l_in - l_out).mean() < 1.0 and np.abs(l_in - l_out).max() <= 8
+
+
+def test_infer_default_output_name_and_several_inputs(trained, tmp_path):
+    for name in ("a.jpg", "b.png"):
+        cv2.imwrite(str(tmp_path / name), make_photo(np.random.default_rng(2), 30, 30))
+    result = run("infer", "--task", "colorization", "--checkpoint", trained / "run" / "best", "--steps", 2,
+                 tmp_path / "a.jpg", tmp_path / "b.png")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "a.colorization.png").is_file() and (tmp_path / "b.colorization.png").is_file()
+
+
+def test_infer_bad_inputs(trained, tmp_path):
+    ckpt = trained / "run" / "best"
+    (tmp_path / "note.jpg").write_text("not a picture")
+    (tmp_path / "broken.png").write_bytes(cv2.imencode(".png", np.zeros((20, 20, 3), np.uint8))[1][:40].tobytes())
+    cases = {
+        "missing.png": "image not found: ",
+        "note.jpg": "not a readable image: ",
+        "broken.png": "not a readable image: ",
+    }
+    for name, message in cases.items():
+        result = run("infer", "--task", "colorization", "--checkpoint", ckpt, tmp_path / name,
+                     "--output", tmp_path / f"out-{name}.png")
+        assert result.returncode != 0
+        assert message + str(tmp_path / name) in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+        assert not (tmp_path / f"out-{name}.png").exists()
+    assert_one_line_error(run("infer", "--task", "colorization", "--checkpoint", tmp_path / "nope", "x.png"),
+                          "checkpoint not found")
+    assert_one_line_error(run("infer", "--task", "colorization", "--checkpoint", ckpt, "x.png", "--steps", 5000),
+                          "--steps must be at most 1000")
+
+
+def test_train_bad_inputs(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "texts").mkdir()
+    (tmp_path / "texts" / "a.txt").write_text("hello")
+    cv2.imwrite(str(tmp_path / "ok.png"), np.zeros((8, 8, 3), np.uint8))
+    base = ["train", "--task", "colorization", "--no-wandb", "--out", tmp_path / "run"]
+    assert_one_line_error(run(*base, "--data", tmp_path / "missing"), "data folder not found", "missing")
+    assert_one_line_error(run(*base, "--data", tmp_path / "empty"), "no images", "empty")
+    assert_one_line_error(run(*base, "--data", tmp_path / "texts"), "no images", "texts")
+    assert_one_line_error(run(*base, "--data", tmp_path, "--preset", "huge"), "unknown preset 'huge'")
+    assert_one_line_error(run(*base, "--data", tmp_path, "--schedule", "cosine"), "unknown schedule 'cosine'")
+    assert_one_line_error(run("train", "--task", "paint", "--data", tmp_path), "unknown task 'paint'")
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_on_a_corrupt_image_names_it(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(data / f"ok{i}.png"), make_photo(np.random.default_rng(i), 20, 20))
+    (data / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    result = run("train", "--task", "colorization", "--data", data, "--preset", "tiny", "--epochs", 1,
+                 "--no-wandb", "--out", tmp_path / "run", "--sample-steps", 2)
+    assert_one_line_error(result, "not a readable image", "bad.jpg")
+    assert not (tmp_path / "run").exists()  # failed before any checkpoint: the new run folder is removed
