@@ -86,6 +86,8 @@ def tasks() -> None:
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=5e-5, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--workers", type=click.IntRange(0), default=0, show_default=True, help="DataLoader workers.")
+@click.option("--samples-per-epoch", type=click.IntRange(1), default=None,
+              help="Training items drawn per epoch (default: the training set's size).")
 @click.option("--val-samples", type=click.IntRange(1), default=8, show_default=True,
               help="Validation images restored each epoch for MAE and pictures.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)

@@ -84,7 +84,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"inner_channels": 32, "channel_mults": (1, 2), "res_blocks": 1, "attention_resolutions": (16,),
              "head_channels": 32, "dropout": 0.0, "image_size": 32},
     # A CPU-friendly shipped model: a few million parameters, fp16 weights well under 16 MiB.
-    "small": {"inner_channels": 32, "channel_mults": (1, 2, 4, 4), "res_blocks": 2, "attention_resolutions": (16,),
+    "small": {"inner_channels": 32, "channel_mults": (1, 2, 2, 4), "res_blocks": 2, "attention_resolutions": (16,),
               "head_channels": 32, "dropout": 0.1, "image_size": 64},
 }
 

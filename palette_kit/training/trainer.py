@@ -9,7 +9,7 @@ from itertools import islice
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 from tqdm.auto import tqdm
 
 from palette_kit.checkpoint import load_checkpoint
@@ -24,6 +24,7 @@ class TrainSettings:
     lr: float = 5e-5
     seed: int = 0
     workers: int = 0
+    samples_per_epoch: int | None = None  # training items drawn per epoch; None: the dataset's size
     val_samples: int = 8  # validation images restored each epoch (MAE and picture grid)
     sample_steps: int | None = None  # steps of those restorations; None: the model's default
     device: str = "cpu"
@@ -68,8 +69,9 @@ def train(model: Palette, train_data: Dataset, val_data: Dataset, settings: Trai
     model.net.to(device)
     loss_fn = model.loss()
     optimizer = torch.optim.Adam(model.net.parameters(), lr=settings.lr)
-    train_loader = DataLoader(train_data, settings.batch_size, shuffle=True, num_workers=settings.workers,
-                              generator=torch.Generator().manual_seed(settings.seed), drop_last=False)
+    sampler = RandomSampler(train_data, num_samples=settings.samples_per_epoch,
+                            generator=torch.Generator().manual_seed(settings.seed))
+    train_loader = DataLoader(train_data, settings.batch_size, sampler=sampler, num_workers=settings.workers)
     val_loader = DataLoader(val_data, settings.batch_size, shuffle=False, num_workers=settings.workers)
     val_few = list(islice(val_loader, math.ceil(settings.val_samples / settings.batch_size)))
     best = TrainResult(0, math.inf, run.root)

@@ -40,27 +40,44 @@ def square(picture: np.ndarray, size: int) -> np.ndarray:
     return resize(picture[top:top + side, left:left + side], size, size)
 
 
+def random_square(picture: np.ndarray, size: int, min_scale: float) -> np.ndarray:
+    """A random square crop whose side is ``min_scale``..1 of the shorter side, resized to ``size``."""
+    height, width = picture.shape[:2]
+    scale = min_scale + (1 - min_scale) * torch.rand(()).item()
+    side = max(1, round(min(height, width) * scale))
+    top = int(torch.randint(0, height - side + 1, ()).item())
+    left = int(torch.randint(0, width - side + 1, ()).item())
+    return resize(picture[top:top + side, left:left + side], size, size)
+
+
 class ColorizationDataset(Dataset):
     """Items ``{"y_cond": L (1, S, S), "y_0": ab (2, S, S)}``, float32 in [-1, 1].
 
-    Each picture is centre-cropped to a square and resized to ``image_size``; with ``flip``
-    it is mirrored left-right with probability 1/2, drawn from torch's random generator
-    (which the trainer seeds, and DataLoader seeds per worker). Unreadable files raise
-    ``InputError`` naming the file when their item is loaded.
+    Without ``augment`` each picture is centre-cropped to a square and resized to
+    ``image_size``. With ``augment`` (training) the square is a random crop of 50-100% of
+    the shorter side (scale jitter), mirrored left-right with probability 1/2; the draws come
+    from torch's random generator (which the trainer seeds, and DataLoader seeds per worker).
+    Unreadable files raise ``InputError`` naming the file when their item is loaded.
     """
 
-    def __init__(self, paths: list[Path], image_size: int, flip: bool) -> None:
+    min_crop_scale = 0.5
+
+    def __init__(self, paths: list[Path], image_size: int, augment: bool) -> None:
         self.paths = paths
         self.image_size = image_size
-        self.flip = flip
+        self.augment = augment
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        picture = square(read_image(self.paths[index]), self.image_size)
-        if self.flip and torch.rand(()).item() < 0.5:
-            picture = picture[:, ::-1]
+        picture = read_image(self.paths[index])
+        if not self.augment:
+            picture = square(picture, self.image_size)
+        else:
+            picture = random_square(picture, self.image_size, self.min_crop_scale)
+            if torch.rand(()).item() < 0.5:
+                picture = picture[:, ::-1]
         lab = torch.from_numpy(bgr_to_lab(picture)).permute(2, 0, 1)
         return {"y_cond": lab[:1].contiguous(), "y_0": lab[1:].contiguous()}
 
@@ -108,10 +125,10 @@ def seeded_split(root: Path, split: Split, seed: int) -> list[Path]:
 
 
 def colorization_dataset(root: Path, split: Split, image_size: int, seed: int) -> ColorizationDataset:
-    """The ``split`` of the photos under ``root`` at ``image_size``; the training split is flipped at random."""
+    """The ``split`` of the photos under ``root`` at ``image_size``; the training split is augmented."""
     if split not in CELEBA_SPLITS:
         raise ValueError(f"split must be 'train' or 'val', got {split!r}")
     root = Path(root)
     celeba = celeba_partition(root)
     paths = celeba_split(*celeba, split) if celeba else seeded_split(root, split, seed)
-    return ColorizationDataset(paths, image_size, flip=split == "train")
+    return ColorizationDataset(paths, image_size, augment=split == "train")

@@ -119,14 +119,26 @@ def test_dataset_item_is_centre_cropped_photo_in_lab(task, tmp_path):
     np.testing.assert_array_equal(torch.cat([item["y_cond"], item["y_0"]]).permute(1, 2, 0).numpy(), expected)
 
 
-def test_training_items_are_flipped_at_random(task, tmp_path):
-    write_photos(tmp_path, ["one.png"])
+def test_training_items_are_random_crops_and_flips(task, tmp_path):
+    picture = photo(np.random.default_rng(4), 60, 80)
+    cv2.imwrite(str(tmp_path / "one.png"), picture)
     train = task.dataset(tmp_path, "train", SIZE, seed=0)
-    plain = task.dataset(tmp_path, "val", SIZE, seed=0)[0]["y_0"]
     torch.manual_seed(0)
-    items = [train[0]["y_0"] for _ in range(20)]
-    assert all(torch.equal(y, plain) or torch.equal(y, plain.flip(-1)) for y in items)
-    assert {torch.equal(y, plain) for y in items} == {True, False}
+    items = [train[0] for _ in range(30)]
+    assert all(i["y_0"].shape == (2, SIZE, SIZE) and i["y_cond"].shape == (1, SIZE, SIZE) for i in items)
+    assert len({i["y_cond"].numpy().tobytes() for i in items}) > 20  # crops differ
+    torch.manual_seed(0)
+    again = [train[0] for _ in range(30)]
+    assert all(torch.equal(a["y_0"], b["y_0"]) for a, b in zip(items, again))  # seeded: reproducible
+
+
+def test_random_square_covers_the_scale_range(tmp_path):
+    from palette_kit_colorization.data import random_square
+    ramp = np.tile(np.arange(100, dtype=np.uint8)[None, :, None], (100, 1, 3))
+    torch.manual_seed(0)
+    sides = [random_square(ramp, 100, 0.5) for _ in range(50)]
+    spans = [int(s[0, -1, 0]) - int(s[0, 0, 0]) for s in sides]  # horizontal extent of each crop, in pixels
+    assert min(spans) >= 48 and max(spans) <= 99 and max(spans) - min(spans) > 25
 
 
 def test_single_picture_serves_both_splits(task, tmp_path):

@@ -1,0 +1,111 @@
+"""Recipe of the colorization model that ships with the plugin (``palette_kit_colorization/default_model``).
+
+    python plugins/colorization/scripts/train_default_model.py fetch  --work data/photos
+    python plugins/colorization/scripts/train_default_model.py train  --work data/photos --run runs/default
+    python plugins/colorization/scripts/train_default_model.py export --run runs/default
+
+``fetch`` downloads the Debian packages listed in ``photo-corpus.tsv`` (``apt-get download``, then
+``dpkg -x``; no root install), copies the listed photos downscaled to a shorter side of 320 px,
+and keeps ``HELD_OUT`` apart as the validation split. ``train`` trains the ``small`` preset with
+random crops (50-100% of the shorter side), flips and Palette's schedules. ``export`` writes the
+best checkpoint with float16 weights into the package, with the attribution manifest beside it.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import cv2
+import torch
+
+from palette_kit.diffusion.presets import schedule_preset
+from palette_kit.imageio import list_images, read_image, write_image
+from palette_kit.model import Palette
+from palette_kit.nn.unet import preset
+from palette_kit.training.tracking import Run
+from palette_kit.training.trainer import TrainSettings, train
+from palette_kit_colorization import Colorization
+from palette_kit_colorization.data import ColorizationDataset
+
+HERE = Path(__file__).resolve().parent
+CORPUS = HERE.parents[3] / "shared" / "data" / "photo-corpus.tsv"  # ../shared beside the checkout
+EXPORT = HERE.parent / "palette_kit_colorization" / "default_model"
+#: Photos kept out of training, one per package: the validation split.
+HELD_OUT = {"GreenMeadow.jpg", "seeding_by_Clements_Engelhardt.jpg", "sunset_by_Aitzol_Berasategi.jpg",
+            "Path.jpg", "orange.jpg"}
+SHORT_SIDE = 320
+SAMPLING = {"scheduler": "linear", "steps": 50}
+
+
+def photo_name(path: str) -> str:
+    """A unique file name: plasma wallpapers are all called 2560x1600.jpg, so use their folder."""
+    parts = Path(path).parts
+    return f"{parts[-4]}.jpg" if parts[-2] == "images" else Path(path).name
+
+
+def fetch(corpus: Path, work: Path) -> None:
+    rows = [r for r in csv.reader(corpus.open(), delimiter="\t") if r and not r[0].startswith("#")]
+    with tempfile.TemporaryDirectory() as tmp:
+        for package in sorted({r[0] for r in rows}):
+            subprocess.run(["apt-get", "download", "-q", package], cwd=tmp, check=True)
+        for deb in Path(tmp).glob("*.deb"):
+            subprocess.run(["dpkg", "-x", str(deb), str(Path(tmp) / "root")], check=True)
+        for package, path in rows:
+            name = photo_name(path)
+            picture = read_image(Path(tmp) / "root" / path.lstrip("/"))
+            scale = SHORT_SIDE / min(picture.shape[:2])
+            if scale < 1:
+                picture = cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            split = "val" if name in HELD_OUT else "train"
+            write_image(work / split / name, picture)
+    print(f"{len(list_images(work / 'train'))} train and {len(list_images(work / 'val'))} val photos in {work}")
+
+
+def train_model(work: Path, run_dir: Path, epochs: int, samples_per_epoch: int, batch_size: int, lr: float) -> None:
+    task = Colorization()
+    unet = preset("small", task.cond_channels + task.target_channels, task.target_channels)
+    model = Palette.create(task, unet, schedule_preset("palette"), SAMPLING)
+    train_data = ColorizationDataset(list_images(work / "train"), unet.image_size, augment=True)
+    val_data = ColorizationDataset(list_images(work / "val"), unet.image_size, augment=False)
+    settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, val_samples=len(val_data),
+                             sample_steps=SAMPLING["steps"], samples_per_epoch=samples_per_epoch)
+    run = Run(run_dir, {"recipe": "default colorization model", "settings": vars(settings), "model": model.config},
+              use_wandb=True, project="palette-kit-default-model")
+    try:
+        train(model, train_data, val_data, settings, run)
+    finally:
+        run.finish()
+
+
+def export(run_dir: Path) -> None:
+    model = Palette.load(run_dir / "best")
+    model.save(EXPORT, dtype=torch.float16, recipe="plugins/colorization/scripts/train_default_model.py")
+    shutil.copy(HERE / "photo-attribution.tsv", EXPORT / "photo-attribution.tsv")
+    print(f"exported {run_dir / 'best'} to {EXPORT}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("step", choices=["fetch", "train", "export"])
+    parser.add_argument("--corpus", type=Path, default=CORPUS)
+    parser.add_argument("--work", type=Path, default=Path("data/photos"))
+    parser.add_argument("--run", type=Path, default=Path("runs/default-model"))
+    parser.add_argument("--epochs", type=int, default=24)
+    parser.add_argument("--samples-per-epoch", type=int, default=768)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=2e-4)
+    args = parser.parse_args()
+    if args.step == "fetch":
+        fetch(args.corpus, args.work)
+    elif args.step == "train":
+        train_model(args.work, args.run, args.epochs, args.samples_per_epoch, args.batch_size, args.lr)
+    else:
+        export(args.run)
+
+
+if __name__ == "__main__":
+    main()
