@@ -9,10 +9,13 @@ STAMP := $(VENV)/.installed-stamp
 setup: $(STAMP)
 
 # torch==2.13.0 first: it is the local CPU wheel; the package's bound (<2.14) then keeps it.
-$(STAMP): pyproject.toml plugins/colorization/pyproject.toml
+# Every distribution under plugins/ is installed, so its entry points register like a third party's.
+PLUGINS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
+
+$(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[test]" -e plugins/colorization
+	$(BIN)/python -m pip install --quiet -e ".[test]" $(addprefix -e ,$(PLUGINS))
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -17,6 +17,7 @@ from palette_kit.imageio import read_image, write_image
 from palette_kit.model import Palette
 from palette_kit.nn.unet import preset
 from palette_kit.tasks import load_task, task_names
+from palette_kit.tasks.base import resolve_options
 
 
 def _one_line(exc: BaseException) -> str:
@@ -36,6 +37,48 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except PaletteError as exc:
             raise click.ClickException(_one_line(exc)) from None
+
+
+def _named_task(args: list[str]) -> str | None:
+    """The value of ``--task`` among raw command-line arguments, if any."""
+    for i, arg in enumerate(args):
+        if arg == "--task" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--task="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+class TaskCommand(click.Command):
+    """A command that also takes the options of the task named by ``--task`` (listed by ``--help``).
+
+    ``which`` picks the task's option list: ``"options"`` (train) or ``"infer_options"`` (infer).
+    Their values reach the command in ``task_options``.
+    """
+
+    def __init__(self, *args, which: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.which, self.own_params = which, list(self.params)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        self.params = list(self.own_params)
+        name = _named_task(args)
+        if name in task_names():
+            try:
+                declared = getattr(load_task(name), self.which)
+            except PaletteError:
+                declared = ()  # the command itself reports the broken plugin
+            self.params += [click.Option([o.flag, o.name], type=o.type, default=None,
+                                         help=f"[{name}] {o.help} (default: {o.default})") for o in declared]
+            ctx.meta["task_option_names"] = [o.name for o in declared]
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context):
+        names = ctx.meta.get("task_option_names", [])
+        ctx.params["task_options"] = {n: ctx.params.pop(n) for n in names if ctx.params.get(n) is not None}
+        for n in names:
+            ctx.params.pop(n, None)
+        return super().invoke(ctx)
 
 
 def _device(name: str) -> str:
@@ -71,7 +114,7 @@ def tasks() -> None:
         raise click.exceptions.Exit(1)
 
 
-@main.command()
+@main.command(cls=TaskCommand, which="options")
 @click.option("--task", "task_name", required=True, help="Task plugin name (see `palette-kit tasks`).")
 @click.option("--data", required=True, type=click.Path(path_type=Path), help="Folder of training images.")
 @click.option("--preset", "preset_name", default="small", show_default=True, help="UNet preset: tiny, small, seed.")
@@ -96,12 +139,13 @@ def tasks() -> None:
               help="Track with Weights & Biases (offline when no API key is configured).")
 @click.option("--wandb-project", default="palette-kit", show_default=True)
 def train(task_name: str, data: Path, preset_name: str, image_size: int | None, schedule: str, scheduler: str,
-          sample_steps: int | None, out: Path | None, use_wandb: bool, wandb_project: str, **settings) -> None:
-    """Train a model for a task on a folder of images."""
+          sample_steps: int | None, out: Path | None, use_wandb: bool, wandb_project: str,
+          task_options: dict | None = None, **settings) -> None:
+    """Train a model for a task on a folder of images (`--task NAME --help` lists the task's options)."""
     from palette_kit.training.tracking import Run
     from palette_kit.training.trainer import TrainSettings, train as run_training
 
-    task = load_task(task_name)()
+    task = load_task(task_name)(**(task_options or {}))
     overrides = {"image_size": image_size} if image_size else {}
     unet = preset(preset_name, task.cond_channels + task.target_channels, task.target_channels, **overrides)
     schedules = schedule_preset(schedule)
@@ -141,7 +185,7 @@ def _output_path(image: Path, output: Path | None, many: bool, task: str) -> Pat
     return output
 
 
-@main.command()
+@main.command(cls=TaskCommand, which="infer_options")
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--task", "task_name", required=True, help="Task plugin name (see `palette-kit tasks`).")
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
@@ -153,8 +197,8 @@ def _output_path(image: Path, output: Path | None, many: bool, task: str) -> Pat
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 def infer(images: tuple[Path, ...], task_name: str, checkpoint: Path | None, output: Path | None,
-          steps: int | None, scheduler: str | None, seed: int, device: str) -> None:
-    """Run a task on images with a trained model."""
+          steps: int | None, scheduler: str | None, seed: int, device: str, task_options: dict | None = None) -> None:
+    """Run a task on images with a trained model (`--task NAME --help` lists the task's options)."""
     task_cls = load_task(task_name)
     checkpoint = checkpoint or task_cls.default_checkpoint
     if checkpoint is None:
@@ -165,6 +209,7 @@ def infer(images: tuple[Path, ...], task_name: str, checkpoint: Path | None, out
     total = model.schedule["sample"]["num_train_timesteps"]
     if steps and steps > total:
         raise InputError(f"--steps must be at most {total} for this checkpoint")
+    infer_options = resolve_options(task_cls.infer_options, task_options or {}, task_name)
     dev = _device(device)
     model.net.to(dev)
     targets = [(image, _output_path(image, output, len(images) > 1, task_name)) for image in images]
@@ -174,7 +219,7 @@ def infer(images: tuple[Path, ...], task_name: str, checkpoint: Path | None, out
     failed = 0
     for image, target in tqdm(targets, desc="images", disable=len(targets) == 1):
         try:
-            prepared = model.task.prepare(read_image(image), model.image_size)
+            prepared = model.task.prepare(read_image(image), model.image_size, **infer_options)
         except PaletteError as exc:
             if len(targets) == 1:
                 raise

@@ -85,4 +85,5 @@ class Palette:
                progress: bool = False) -> torch.Tensor:
         """Restore targets for a batch of conditions with the model's (or the given) sampling settings."""
         return restore(self.net, y_cond, self.scheduler(scheduler), steps or self.sampling["steps"],
-                       generator=generator, callback=callback, progress=progress)
+                       generator=generator, callback=callback, hook=self.task.sampling_hook(y_cond),
+                       progress=progress)

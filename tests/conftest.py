@@ -9,6 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
+from palette_kit.testing import synthetic_photo
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
@@ -21,16 +23,7 @@ def _wandb_sandbox(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
 
 
-def make_photo(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """A colourful synthetic BGR picture: a smooth two-colour gradient with a disc of a third colour."""
-    colours = rng.integers(0, 256, size=(3, 3))
-    ramp = np.linspace(0, 1, width)[None, :, None]
-    image = (1 - ramp) * colours[0] + ramp * colours[1]
-    image = np.repeat(image, height, axis=0)
-    yy, xx = np.mgrid[:height, :width]
-    cy, cx, r = rng.integers(0, height), rng.integers(0, width), rng.integers(4, max(5, min(height, width) // 2))
-    image[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = colours[2]
-    return image.clip(0, 255).astype(np.uint8)
+make_photo = synthetic_photo
 
 
 @pytest.fixture

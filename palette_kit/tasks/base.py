@@ -4,19 +4,64 @@ A task says how many channels condition the model (``cond_channels``) and how ma
 generates (``target_channels``), builds datasets of ``{"y_cond", "y_0"}`` pairs in
 [-1, 1], turns tensors into pictures, and turns a user's image into a condition and
 back into a result. Pictures are OpenCV-style BGR ``uint8`` arrays of shape (H, W, 3).
+
+Tasks declare their settings as ``Option``s: ``options`` are fixed when a model is trained
+(saved in its checkpoint), ``infer_options`` are given per inference run (e.g. a mask file).
+The CLI offers both as ``--name`` flags of ``train`` and ``infer``.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+import click
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from palette_kit.diffusion.sampler import SamplingHook
+from palette_kit.errors import InputError
+
 Split = Literal["train", "val"]
+
+@dataclass(frozen=True)
+class Option:
+    """A task setting, offered on the command line as ``--name`` (underscores become dashes).
+
+    ``type`` is anything click takes as an option type (``int``, ``float``, ``str``, ``pathlib.Path``,
+    ``click.Choice([...])``, ``click.FloatRange(0, 1)``, ...); it also validates values given in Python.
+    """
+
+    name: str
+    type: Any
+    default: Any = None
+    help: str = ""
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def convert(self, value: Any) -> Any:
+        """``value`` checked and converted by ``type``; a clear ``InputError`` if it does not fit."""
+        if value is None:
+            return None
+        try:
+            return click.types.convert_type(self.type).convert(value, None, None)
+        except click.BadParameter as exc:
+            raise InputError(f"{self.flag}: {exc.message}") from exc
+
+
+def resolve_options(declared: tuple[Option, ...], given: dict[str, Any], task: str) -> dict[str, Any]:
+    """Values for every declared option: ``given`` ones converted, the others at their defaults."""
+    known = {option.name: option for option in declared}
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        offered = ", ".join(o.flag for o in declared) or "none"
+        raise InputError(f"task {task!r} has no option {', '.join('--' + n.replace('_', '-') for n in unknown)}"
+                         f" (its options: {offered})")
+    return {name: option.convert(given.get(name, option.default)) for name, option in known.items()}
 
 
 @dataclass
@@ -24,11 +69,13 @@ class Prepared:
     """A user's image made ready for sampling.
 
     ``y_cond`` is the (C, H, W) condition at model resolution; ``image`` is the original
-    BGR picture at full resolution, kept so that ``Task.finish`` can compose the result.
+    BGR picture at full resolution, kept so that ``Task.finish`` can compose the result;
+    ``context`` holds whatever else the task needs for that (e.g. a full-resolution mask).
     """
 
     y_cond: torch.Tensor
     image: np.ndarray
+    context: dict[str, Any] = field(default_factory=dict)
 
 
 class Task(ABC):
@@ -41,14 +88,22 @@ class Task(ABC):
     #: A checkpoint folder shipped with the plugin, used when ``infer`` gets no ``--checkpoint``.
     default_checkpoint: ClassVar[Path | None] = None
 
+    #: Settings fixed at training time, saved in checkpoints; values in ``self.settings``.
+    options: ClassVar[tuple[Option, ...]] = ()
+    #: Settings of one inference run, passed to ``prepare`` as keyword arguments.
+    infer_options: ClassVar[tuple[Option, ...]] = ()
+
     def __init__(self, **options: Any) -> None:
-        if options:
-            raise TypeError(f"task {self.name!r} takes no options, got {sorted(options)}")
+        self.settings = resolve_options(self.options, options, self.name)
 
     @property
     def config(self) -> dict[str, Any]:
         """The options that rebuild this task (saved in checkpoints)."""
-        return {}
+        return dict(self.settings)
+
+    def sampling_hook(self, y_cond: torch.Tensor) -> SamplingHook | None:
+        """An optional function the sampler applies after every step (e.g. to keep known pixels)."""
+        return None
 
     @abstractmethod
     def dataset(self, root: Path, split: Split, image_size: int, seed: int) -> Dataset:
@@ -63,8 +118,8 @@ class Task(ABC):
         """A batch of targets (predicted or true) with their conditions as pictures (B, S, S, 3)."""
 
     @abstractmethod
-    def prepare(self, image: np.ndarray, image_size: int) -> Prepared:
-        """Turn a user's BGR picture into a condition at model resolution."""
+    def prepare(self, image: np.ndarray, image_size: int, **options: Any) -> Prepared:
+        """Turn a user's BGR picture into a condition at model resolution (``options``: ``infer_options``)."""
 
     @abstractmethod
     def finish(self, prepared: Prepared, y_0: torch.Tensor) -> np.ndarray:

@@ -9,15 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-
-def to_unit(values: np.ndarray) -> np.ndarray:
-    """8-bit values (0..255) as float32 in [-1, 1]."""
-    return values.astype(np.float32) * 2 / 255 - 1
-
-
-def to_uint8(values: np.ndarray) -> np.ndarray:
-    """Values in [-1, 1] back to 8-bit, rounded and clipped to 0..255."""
-    return np.clip(np.round((np.asarray(values, np.float32) + 1) * 255 / 2), 0, 255).astype(np.uint8)
+from palette_kit.imageio import to_unit, to_uint8
 
 
 def _convert(pictures: np.ndarray, code: int) -> np.ndarray:

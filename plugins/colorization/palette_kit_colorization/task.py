@@ -7,10 +7,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from palette_kit.data import picture_dataset
+from palette_kit.imageio import resize, to_unit
 from palette_kit.tasks.base import Prepared, Split, Task
 
-from palette_kit_colorization.data import colorization_dataset, resize
-from palette_kit_colorization.lab import lab_to_bgr, lab_to_bgr_keeping_lightness, lightness, to_unit
+from palette_kit_colorization.lab import bgr_to_lab, lab_to_bgr, lab_to_bgr_keeping_lightness, lightness
 
 
 def _channels_last(tensor: torch.Tensor) -> np.ndarray:
@@ -27,7 +28,13 @@ class Colorization(Task):
     target_channels = 2
 
     def dataset(self, root: Path, split: Split, image_size: int, seed: int) -> Dataset:
-        return colorization_dataset(root, split, image_size, seed)
+        return picture_dataset(root, split, image_size, seed, self.pair)
+
+    @staticmethod
+    def pair(picture: np.ndarray) -> dict[str, torch.Tensor]:
+        """A square BGR picture as (L, ab) in [-1, 1]."""
+        lab = torch.from_numpy(bgr_to_lab(picture)).permute(2, 0, 1)
+        return {"y_cond": lab[:1].contiguous(), "y_0": lab[1:].contiguous()}
 
     def cond_to_bgr(self, y_cond: torch.Tensor) -> np.ndarray:
         """The lightness as gray pictures: Lab with neutral ab, B, G and R averaged (they can differ by a level)."""

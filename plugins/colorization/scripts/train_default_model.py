@@ -29,7 +29,7 @@ from palette_kit.nn.unet import preset
 from palette_kit.training.tracking import Run
 from palette_kit.training.trainer import TrainSettings, train
 from palette_kit_colorization import Colorization
-from palette_kit_colorization.data import ColorizationDataset
+from palette_kit.data import PictureDataset
 
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE.parents[3] / "shared" / "data" / "photo-corpus.tsv"  # ../shared beside the checkout
@@ -69,8 +69,8 @@ def train_model(work: Path, run_dir: Path, epochs: int, samples_per_epoch: int, 
     task = Colorization()
     unet = preset("small", task.cond_channels + task.target_channels, task.target_channels)
     model = Palette.create(task, unet, schedule_preset("palette"), SAMPLING)
-    train_data = ColorizationDataset(list_images(work / "train"), unet.image_size, augment=True)
-    val_data = ColorizationDataset(list_images(work / "val"), unet.image_size, augment=False)
+    train_data = PictureDataset(list_images(work / "train"), unet.image_size, True, task.pair)
+    val_data = PictureDataset(list_images(work / "val"), unet.image_size, False, task.pair)
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, val_samples=len(val_data),
                              sample_steps=SAMPLING["steps"], samples_per_epoch=samples_per_epoch)
     run = Run(run_dir, {"recipe": "default colorization model", "settings": vars(settings), "model": model.config},

@@ -133,7 +133,7 @@ def test_training_items_are_random_crops_and_flips(task, tmp_path):
 
 
 def test_random_square_covers_the_scale_range(tmp_path):
-    from palette_kit_colorization.data import random_square
+    from palette_kit.imageio import random_square
     ramp = np.tile(np.arange(100, dtype=np.uint8)[None, :, None], (100, 1, 3))
     torch.manual_seed(0)
     sides = [random_square(ramp, 100, 0.5) for _ in range(50)]
