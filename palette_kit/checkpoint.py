@@ -18,6 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from palette_kit.errors import CheckpointError
+from palette_kit.imageio import umask_mode
 
 FORMAT = "palette-kit/1"
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
@@ -44,6 +45,8 @@ def save_checkpoint(
         save_file(tensors, tmp / WEIGHTS)
         full = {"format": FORMAT, **config, "weights_sha256": _sha256(tmp / WEIGHTS)}
         (tmp / CONFIG).write_text(json.dumps(full, indent=2) + "\n")
+        os.chmod(tmp / WEIGHTS, umask_mode(0o666))
+        os.chmod(tmp, umask_mode(0o777))  # mkdtemp makes 0700
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)

@@ -17,7 +17,7 @@ from palette_kit.imageio import read_image, write_image
 from palette_kit.model import Palette
 from palette_kit.nn.unet import preset
 from palette_kit.tasks import load_task, task_names
-from palette_kit.tasks.base import resolve_options
+from palette_kit.tasks.base import Option, resolve_options
 
 
 def _one_line(exc: BaseException) -> str:
@@ -49,6 +49,12 @@ def _named_task(args: list[str]) -> str | None:
     return None
 
 
+def _option_help(task: str, option: Option) -> str:
+    """A task option's help line, tagged with its task and showing its default when it has one."""
+    default = "" if option.default is None else f" (default: {option.default})"
+    return f"[{task}] {option.help}{default}"
+
+
 class TaskCommand(click.Command):
     """A command that also takes the options of the task named by ``--task`` (listed by ``--help``).
 
@@ -68,8 +74,8 @@ class TaskCommand(click.Command):
                 declared = getattr(load_task(name), self.which)
             except PaletteError:
                 declared = ()  # the command itself reports the broken plugin
-            self.params += [click.Option([o.flag, o.name], type=o.type, default=None,
-                                         help=f"[{name}] {o.help} (default: {o.default})") for o in declared]
+            self.params += [click.Option([o.flag, o.name], type=o.type, default=None, help=_option_help(name, o))
+                            for o in declared]
             ctx.meta["task_option_names"] = [o.name for o in declared]
         return super().parse_args(ctx, args)
 

@@ -90,7 +90,8 @@ class PictureDataset(Dataset):
 
     def __init__(self, paths: list[Path], image_size: int, augment: bool, pair: Pair,
                  min_scale: float = 0.5) -> None:
-        self.paths, self.image_size, self.augment, self.pair, self.min_scale = paths, image_size, augment, pair, min_scale
+        self.paths, self.image_size, self.augment = paths, image_size, augment
+        self.pair, self.min_scale = pair, min_scale
 
     def __len__(self) -> int:
         return len(self.paths)

@@ -40,6 +40,13 @@ def read_image(path: Path) -> np.ndarray:
     return image
 
 
+def umask_mode(mode: int) -> int:
+    """``mode`` as the process's umask leaves it: what a plain ``open`` or ``mkdir`` would give."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
+
+
 def write_image(path: Path, image: np.ndarray) -> None:
     """Write a BGR picture atomically: a temporary file in the same folder, renamed into place."""
     path = Path(path)
@@ -51,6 +58,7 @@ def write_image(path: Path, image: np.ndarray) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(encoded.tobytes())
+        os.chmod(tmp, umask_mode(0o666))  # mkstemp makes 0600; give the user's usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

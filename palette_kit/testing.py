@@ -10,6 +10,7 @@ pytest then runs every ``test_*`` check below against ``MyTask``. Requires pytes
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -34,6 +35,13 @@ def synthetic_photo(rng: np.random.Generator, height: int, width: int) -> np.nda
     cy, cx, r = rng.integers(0, height), rng.integers(0, width), rng.integers(4, max(5, min(height, width) // 2))
     image[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = colours[2]
     return image.clip(0, 255).astype(np.uint8)
+
+
+def palette_kit_exe() -> str:
+    """The ``palette-kit`` console script installed next to the running interpreter."""
+    exe = Path(sys.executable).with_name("palette-kit")
+    assert exe.exists(), f"palette-kit is not installed in this environment: {exe} (pip install -e .)"
+    return str(exe)
 
 
 class TaskContractTest:

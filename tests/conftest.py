@@ -23,9 +23,6 @@ def _wandb_sandbox(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
 
 
-make_photo = synthetic_photo
-
-
 @pytest.fixture
 def photo_folder(tmp_path) -> Path:
     """Twelve small colour pictures in nested folders, plus a file that is not an image."""
@@ -34,7 +31,7 @@ def photo_folder(tmp_path) -> Path:
     for i in range(12):
         folder = root / ("a" if i % 2 else "b/c")
         folder.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(folder / f"img{i}.{'png' if i % 3 else 'jpg'}"), make_photo(rng, 40 + i, 48))
+        cv2.imwrite(str(folder / f"img{i}.{'png' if i % 3 else 'jpg'}"), synthetic_photo(rng, 40 + i, 48))
     (root / "notes.txt").write_text("not an image")
     return root
 
@@ -56,10 +53,3 @@ def with_test_plugins(test_plugins, monkeypatch) -> dict[str, str]:
     monkeypatch.syspath_prepend(str(test_plugins))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(test_plugins), os.environ.get("PYTHONPATH", "")])}
     return env
-
-
-def palette_kit_exe() -> str:
-    """The installed console script, next to this interpreter."""
-    exe = Path(sys.executable).with_name("palette-kit")
-    assert exe.exists(), "palette-kit is not installed in this environment (pip install -e .)"
-    return str(exe)

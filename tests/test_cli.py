@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import make_photo, palette_kit_exe
+from palette_kit.testing import palette_kit_exe, synthetic_photo as make_photo
 
 
 def run(*args) -> subprocess.CompletedProcess:

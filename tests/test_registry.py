@@ -6,7 +6,7 @@ import pytest
 from palette_kit.errors import PluginError
 from palette_kit.tasks import Task, load_task, task_names
 
-from conftest import palette_kit_exe
+from palette_kit.testing import palette_kit_exe
 
 
 def test_installed_plugin_is_discovered_and_loaded(with_test_plugins):

@@ -6,7 +6,7 @@ import pytest
 from palette_kit.errors import InputError
 from palette_kit.tasks import load_task
 
-from conftest import palette_kit_exe
+from palette_kit.testing import palette_kit_exe
 
 
 def test_options_default_convert_and_validate(with_test_plugins):

@@ -138,7 +138,7 @@ def test_channels_come_from_the_caller():
 def test_config_round_trip():
     config = preset("small", 3, 2, checkpointing=True)
     data = json.loads(json.dumps(config.to_dict()))
-    assert data["channel_mults"] == [1, 2, 4, 4] and data["attention_resolutions"] == [16]
+    assert data["channel_mults"] == [1, 2, 2, 4] and data["attention_resolutions"] == [16]
     restored = UNetConfig.from_dict(data)
     assert restored == config
     assert isinstance(restored.channel_mults, tuple) and isinstance(restored.attention_resolutions, tuple)

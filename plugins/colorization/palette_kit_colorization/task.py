@@ -26,6 +26,7 @@ class Colorization(Task):
     description = "Colour grayscale photos: generates Lab colour (ab) for the photo's lightness (L)."
     cond_channels = 1
     target_channels = 2
+    default_checkpoint = Path(__file__).parent / "default_model"
 
     def dataset(self, root: Path, split: Split, image_size: int, seed: int) -> Dataset:
         return picture_dataset(root, split, image_size, seed, self.pair)
