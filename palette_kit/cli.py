@@ -16,8 +16,13 @@ from palette_kit.errors import CheckpointError, InputError, PaletteError
 from palette_kit.imageio import read_image, write_image
 from palette_kit.model import Palette
 from palette_kit.nn.unet import preset
+from palette_kit.runtime import DEVICES, DTYPES, Runtime, pick_device
 from palette_kit.tasks import load_task, task_names
 from palette_kit.tasks.base import Option, resolve_options
+
+
+SAMPLER_HELP = ("Sampler: DDPM ancestral with our hand-written linear schedule (linear) or diffusers' (ddpm), "
+                   "deterministic DDIM (ddim), DPM-Solver++ 2M (dpmsolver).")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -87,14 +92,6 @@ class TaskCommand(click.Command):
         return super().invoke(ctx)
 
 
-def _device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda: no CUDA device is available")
-    return name
-
-
 @click.group(cls=_Group)
 @click.version_option(__version__, prog_name="palette-kit")
 def main() -> None:
@@ -126,8 +123,8 @@ def tasks() -> None:
 @click.option("--preset", "preset_name", default="small", show_default=True, help="UNet preset: tiny, small, seed.")
 @click.option("--image-size", type=click.IntRange(8), default=None, help="Model resolution (default: the preset's).")
 @click.option("--schedule", default="palette", show_default=True, help="Noise schedules: palette or seed.")
-@click.option("--scheduler", type=click.Choice(SCHEDULERS), default="linear", show_default=True,
-              help="Scheduler used for sampling.")
+@click.option("--sampler", "--scheduler", "scheduler", type=click.Choice(SCHEDULERS), default="linear",
+              show_default=True, help=SAMPLER_HELP)
 @click.option("--sample-steps", type=click.IntRange(1), default=None,
               help="Sampling steps for validation and, saved in the checkpoint, for inference.")
 @click.option("--epochs", type=click.IntRange(1), default=10, show_default=True)
@@ -139,7 +136,7 @@ def tasks() -> None:
               help="Training items drawn per epoch (default: the training set's size).")
 @click.option("--val-samples", type=click.IntRange(1), default=8, show_default=True,
               help="Validation images restored each epoch for MAE and pictures.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Run folder (default: runs/TASK-TIME).")
 @click.option("--wandb/--no-wandb", "use_wandb", default=True, show_default=True,
               help="Track with Weights & Biases (offline when no API key is configured).")
@@ -164,8 +161,8 @@ def train(task_name: str, data: Path, preset_name: str, image_size: int | None, 
     if out.exists() and any(out.iterdir()):
         raise InputError(f"--out {out} exists and is not empty; choose a new run folder")
     model = Palette.create(task, unet, schedules, {"scheduler": scheduler, "steps": steps})
-    dev = _device(settings.pop("device"))
-    ts = TrainSettings(**settings, sample_steps=steps, device=dev)
+    dev = pick_device(settings.pop("device"))
+    ts = TrainSettings(**settings, sample_steps=steps, device=str(dev))
     n_params = sum(p.numel() for p in model.net.parameters())
     click.echo(f"{task.name}: {len(train_data)} train / {len(val_data)} val images, UNet {preset_name} "
                f"{n_params / 1e6:.2f} M parameters at {unet.image_size} px, device {ts.device}, run folder {out}")
@@ -199,11 +196,18 @@ def _output_path(image: Path, output: Path | None, many: bool, task: str) -> Pat
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
               help="Output file (one input) or folder (default: IMAGE.TASK.png beside each input).")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Sampling steps (default: the checkpoint's).")
-@click.option("--scheduler", type=click.Choice(SCHEDULERS), default=None, help="Default: the checkpoint's.")
+@click.option("--sampler", "--scheduler", "scheduler", type=click.Choice(SCHEDULERS), default=None,
+              help=SAMPLER_HELP + " Default: the checkpoint's.")
+@click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True,
+              help="Images sampled together; every image gets --seed, so its result does not depend on the batch.")
+@click.option("--dtype", type=click.Choice(["auto", *DTYPES]), default="auto", show_default=True,
+              help="Autocast dtype; auto: bf16 on CUDA, fp32 on a CPU.")
+@click.option("--compile", "compile_net", is_flag=True, help="torch.compile the network (pays off on large batches).")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-def infer(images: tuple[Path, ...], task_name: str, checkpoint: Path | None, output: Path | None,
-          steps: int | None, scheduler: str | None, seed: int, device: str, task_options: dict | None = None) -> None:
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+def infer(images: tuple[Path, ...], task_name: str, checkpoint: Path | None, output: Path | None, steps: int | None,
+          scheduler: str | None, batch_size: int, dtype: str, compile_net: bool, seed: int, device: str,
+          task_options: dict | None = None) -> None:
     """Run a task on images with a trained model (`--task NAME --help` lists the task's options)."""
     task_cls = load_task(task_name)
     checkpoint = checkpoint or task_cls.default_checkpoint
@@ -216,26 +220,34 @@ def infer(images: tuple[Path, ...], task_name: str, checkpoint: Path | None, out
     if steps and steps > total:
         raise InputError(f"--steps must be at most {total} for this checkpoint")
     infer_options = resolve_options(task_cls.infer_options, task_options or {}, task_name)
-    dev = _device(device)
-    model.net.to(dev)
+    runtime = Runtime.pick(device, dtype, compile_net)
+    model.to(runtime)
     targets = [(image, _output_path(image, output, len(images) > 1, task_name)) for image in images]
     for image, target in targets:
         if target.resolve() == image.resolve():
             raise InputError(f"output {target} would overwrite its input")
     failed = 0
-    for image, target in tqdm(targets, desc="images", disable=len(targets) == 1):
-        try:
-            prepared = model.task.prepare(read_image(image), model.image_size, **infer_options)
-        except PaletteError as exc:
-            if len(targets) == 1:
-                raise
-            failed += 1
-            click.echo(f"error: {_one_line(exc)}", err=True)
+    bar = tqdm(total=len(targets), desc="images", disable=len(targets) == 1)
+    for start in range(0, len(targets), batch_size):
+        ready = []
+        for image, target in targets[start:start + batch_size]:
+            try:
+                ready.append((image, target, model.task.prepare(read_image(image), model.image_size, **infer_options)))
+            except PaletteError as exc:
+                if len(targets) == 1:
+                    raise
+                failed += 1
+                click.echo(f"error: {_one_line(exc)}", err=True)
+                bar.update()
+        if not ready:
             continue
-        y_cond = prepared.y_cond.unsqueeze(0).to(dev)
-        y_0 = model.sample(y_cond, steps, scheduler, torch.Generator(dev).manual_seed(seed),
-                           progress=len(targets) == 1)
-        write_image(target, model.task.finish(prepared, y_0[0].cpu()))
-        click.echo(f"{image} -> {target}")
+        y_cond = torch.stack([prepared.y_cond for _, _, prepared in ready]).to(runtime.device)
+        generators = [torch.Generator().manual_seed(seed) for _ in ready]
+        y_0 = model.sample(y_cond, steps, scheduler, generators, progress=True).cpu()
+        for (image, target, prepared), y in zip(ready, y_0):
+            write_image(target, model.task.finish(prepared, y))
+            tqdm.write(f"{image} -> {target}")
+            bar.update()
+    bar.close()
     if failed:
         raise click.ClickException(f"{len(targets) - failed} written, {failed} failed")

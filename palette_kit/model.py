@@ -6,15 +6,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from diffusers.utils.torch_utils import randn_tensor
 
 from palette_kit.checkpoint import load_checkpoint, save_checkpoint
 from palette_kit.diffusion.denoiser import Denoiser
 from palette_kit.diffusion.loss import PaletteLoss
 from palette_kit.diffusion.presets import make_scheduler
-from palette_kit.diffusion.sampler import Callback, Scheduler, restore
+from palette_kit.diffusion.sampler import Callback, EpsModel, Generators, Scheduler, restore
 from palette_kit.diffusion.schedule import LinearSchedule
 from palette_kit.errors import CheckpointError
 from palette_kit.nn.unet import UNet, UNetConfig
+from palette_kit.runtime import Runtime
 from palette_kit.tasks import Task, load_task
 
 
@@ -26,6 +28,8 @@ class Palette:
     net: Denoiser
     schedule: dict[str, dict[str, Any]]
     sampling: dict[str, Any] = field(default_factory=lambda: {"scheduler": "linear", "steps": 1000})
+    runtime: Runtime | None = field(default=None, init=False, repr=False)
+    _eps: EpsModel | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def create(cls, task: Task, unet: UNetConfig, schedule: dict[str, dict[str, Any]],
@@ -80,10 +84,22 @@ class Palette:
     def scheduler(self, kind: str | None = None) -> Scheduler:
         return make_scheduler(kind or self.sampling["scheduler"], self.schedule["sample"])
 
+    def to(self, runtime: Runtime) -> Palette:
+        """Sample with ``runtime`` (device, autocast dtype, channels-last, compilation) from now on."""
+        self.runtime, self._eps = runtime, runtime.prepare(self.net)
+        return self
+
     def sample(self, y_cond: torch.Tensor, steps: int | None = None, scheduler: str | None = None,
-               generator: torch.Generator | None = None, callback: Callback | None = None,
+               generator: Generators = None, callback: Callback | None = None,
                progress: bool = False) -> torch.Tensor:
-        """Restore targets for a batch of conditions with the model's (or the given) sampling settings."""
-        return restore(self.net, y_cond, self.scheduler(scheduler), steps or self.sampling["steps"],
+        """Restore targets for a batch of conditions with the model's (or the given) sampling settings.
+
+        With one generator per sample, each sample depends on its own generator alone, whatever
+        else is in the batch. Runs as set by ``to`` (default: float32 where the weights are).
+        """
+        b, _, h, w = y_cond.shape
+        y_T = randn_tensor((b, self.task.target_channels, h, w), generator=generator, device=y_cond.device,
+                           dtype=torch.float32)
+        return restore(self._eps or self.net, y_cond, y_T, self.scheduler(scheduler), steps or self.sampling["steps"],
                        generator=generator, callback=callback, hook=self.task.sampling_hook(y_cond),
                        progress=progress)

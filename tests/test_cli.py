@@ -70,6 +70,24 @@ def test_infer_default_output_name_and_several_inputs(trained, tmp_path):
     assert (tmp_path / "a.colorization.png").is_file() and (tmp_path / "b.colorization.png").is_file()
 
 
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim", "dpmsolver"])
+def test_infer_results_do_not_depend_on_the_batch(trained, tmp_path, sampler):
+    """Every image gets --seed: alone, in a batch beside others, or split over batches, it comes out the same."""
+    rng = np.random.default_rng(3)
+    names = ["a.png", "b.png", "c.png"]
+    for name in names:
+        cv2.imwrite(str(tmp_path / name), make_photo(rng, 30, 40))
+    ckpt, args = trained / "run" / "best", ("--sampler", sampler, "--steps", 4, "--seed", 7)
+    result = run("infer", "--task", "colorization", "--checkpoint", ckpt, *args, "--batch-size", 2,
+                 *[tmp_path / n for n in names], "--output", tmp_path / "batched")
+    assert result.returncode == 0, result.stderr
+    result = run("infer", "--task", "colorization", "--checkpoint", ckpt, *args, tmp_path / "c.png",
+                 "--output", tmp_path / "alone.png")
+    assert result.returncode == 0, result.stderr
+    batched = cv2.imread(str(tmp_path / "batched" / "c.colorization.png")).astype(int)
+    assert np.abs(batched - cv2.imread(str(tmp_path / "alone.png")).astype(int)).max() <= 1  # float rounding
+
+
 def test_infer_bad_inputs(trained, tmp_path):
     ckpt = trained / "run" / "best"
     (tmp_path / "note.jpg").write_text("not a picture")
@@ -90,6 +108,9 @@ def test_infer_bad_inputs(trained, tmp_path):
                           "checkpoint not found")
     assert_one_line_error(run("infer", "--task", "colorization", "--checkpoint", ckpt, "x.png", "--steps", 5000),
                           "--steps must be at most 1000")
+    result = run("infer", "--task", "colorization", "--checkpoint", ckpt, "x.png", "--sampler", "euler")
+    assert result.returncode == 2 and "Traceback" not in result.stderr  # click's usage errors exit with 2
+    assert "Error: Invalid value for '--sampler'" in result.stderr and "'euler'" in result.stderr, result.stderr
 
 
 def test_train_bad_inputs(tmp_path):

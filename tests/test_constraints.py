@@ -32,6 +32,7 @@ def test_restore_with_the_hook_returns_known_pixels_exactly():
     unknown[..., 8:24, 8:24] = 1
     y_cond = torch.cat([known * (1 - unknown), unknown * 2 - 1], dim=1)
     scheduler = make_scheduler("linear", schedule_preset("palette")["sample"])
-    out = restore(net, y_cond, scheduler, 5, torch.Generator().manual_seed(1), hook=keep_known(known, unknown))
+    y_T = torch.randn(known.shape, generator=torch.Generator().manual_seed(0))
+    out = restore(net, y_cond, y_T, scheduler, 5, torch.Generator().manual_seed(1), hook=keep_known(known, unknown))
     torch.testing.assert_close(out * (1 - unknown), known * (1 - unknown))
     assert not torch.allclose(out * unknown, known * unknown)

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from diffusers import DDPMScheduler
+import torch
+
+from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 
 from palette_kit.diffusion.sampler import Scheduler
 from palette_kit.diffusion.schedule import LinearSchedule
@@ -23,7 +25,24 @@ SCHEDULES: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
-SCHEDULERS = ("linear", "ddpm")
+#: Samplers by name: DDPM ancestral with our hand-written schedule (``linear``) or diffusers'
+#: (``ddpm``); diffusers' deterministic DDIM (eta = 0) and DPM-Solver++ (2nd order multistep).
+SCHEDULERS = ("linear", "ddpm", "ddim", "dpmsolver")
+
+
+class StridedDDIMScheduler(DDIMScheduler):
+    """diffusers' DDIM on the timesteps its ``step`` assumes: ``k * (T // steps) - 1`` for k = steps..1.
+
+    ``DDIMScheduler.step`` always jumps by ``T // steps``, but its spacings round ``T / steps``
+    ("trailing", "linspace") or start low ("leading": one step is at t = 0): when ``steps`` does
+    not divide ``T``, the sample would sit at one noise level while the model is told another.
+    These timesteps start at most ``T mod steps`` below ``T - 1`` and end on the clean sample.
+    """
+
+    def set_timesteps(self, num_inference_steps: int, device: str | torch.device | None = None) -> None:
+        super().set_timesteps(num_inference_steps, device)
+        stride = self.config.num_train_timesteps // num_inference_steps
+        self.timesteps = torch.arange(num_inference_steps, 0, -1, device=device) * stride - 1
 
 
 def schedule_preset(name: str) -> dict[str, dict[str, Any]]:
@@ -34,16 +53,20 @@ def schedule_preset(name: str) -> dict[str, dict[str, Any]]:
 
 
 def make_scheduler(kind: str, schedule: dict[str, Any]) -> Scheduler:
-    """A sampler's scheduler over ``schedule``: our ``LinearSchedule`` or diffusers' ``DDPMScheduler``."""
+    """A sampler's scheduler over ``schedule`` (``num_train_timesteps``, ``beta_start``, ``beta_end``).
+
+    Every kind predicts eps and clips the predicted ``y_0`` to [-1, 1] (for DPM-Solver: dynamic
+    thresholding with a ceiling of 1, which is exactly that clip), and its first step is at or
+    next to ``T - 1``, pure noise ("trailing" spacing; see ``StridedDDIMScheduler`` for DDIM).
+    """
+    common = {**schedule, "beta_schedule": "linear", "prediction_type": "epsilon", "timestep_spacing": "trailing"}
     if kind == "linear":
         return LinearSchedule(**schedule)
     if kind == "ddpm":
-        return DDPMScheduler(
-            **schedule,
-            beta_schedule="linear",
-            clip_sample=True,
-            variance_type="fixed_small",
-            prediction_type="epsilon",
-            timestep_spacing="trailing",
-        )
+        return DDPMScheduler(**common, clip_sample=True, variance_type="fixed_small")
+    if kind == "ddim":
+        return StridedDDIMScheduler(**common, clip_sample=True, set_alpha_to_one=True)
+    if kind == "dpmsolver":
+        return DPMSolverMultistepScheduler(**common, algorithm_type="dpmsolver++", solver_order=2,
+                                           thresholding=True, sample_max_value=1.0, final_sigmas_type="zero")
     raise InputError(f"unknown scheduler {kind!r}; choose from: {', '.join(SCHEDULERS)}")

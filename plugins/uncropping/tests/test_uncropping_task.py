@@ -181,5 +181,6 @@ def test_sampling_hook_keeps_the_known_pixels(task):
     known = y_cond[:, 3:] < 0
     sample = model.sample(y_cond, generator=torch.Generator().manual_seed(1))
     assert torch.equal(sample[:, :3][known.expand(-1, 3, -1, -1)], y_cond[:, :3][known.expand(-1, 3, -1, -1)])
-    free = restore(model.net, y_cond, model.scheduler(), 3, generator=torch.Generator().manual_seed(1))
+    y_T = torch.randn(sample.shape, generator=torch.Generator().manual_seed(1))
+    free = restore(model.net, y_cond, y_T, model.scheduler(), 3, generator=torch.Generator().manual_seed(1))
     assert not torch.equal(free[known.expand(-1, 3, -1, -1)], sample[known.expand(-1, 3, -1, -1)])
