@@ -1,0 +1,46 @@
+"""benchmarks/bench.py end to end on the tiny preset (no timing thresholds: only that it measures and agrees)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+import bench  # noqa: E402
+
+
+def test_bench_runs_and_reports(tmp_path):
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench.py"), "--preset", "tiny", "--batch", "2", "--steps", "3",
+         "--train-steps", "1", "--device", "cpu", "--dtype", "fp32", "--threads", "1", "--matmul-size", "512",
+         "--json", str(out)],
+        capture_output=True, text=True, timeout=300, check=True)
+    report = json.loads(out.read_text())
+    assert "| palette_kit |" in result.stdout and "| tutorial |" in result.stdout
+    assert report["parameters"] == 827_202
+    assert report["forward_gflop_per_image"] > 0
+    assert report["train_gflop_per_image"] > 2 * report["forward_gflop_per_image"]  # backward ~ 2x forward
+    assert report["peak_matmul_tflops"] > 0
+    for name in ("palette_kit", "tutorial"):
+        for key in ("sample_images_per_s", "sample_tflops", "train_images_per_s", "train_tflops", "sample_peak_mib"):
+            assert report[name][key] > 0, (name, key)
+    comparison = report["comparison"]
+    assert comparison["sample_speedup"] > 0 and comparison["train_speedup"] > 0
+    assert comparison["eps_max_abs_diff_fp32"] < 1e-4  # float32 rounding only
+    assert comparison["restored_max_abs_diff"] < 1e-2  # that rounding amplified by the sampler (test_reference)
+
+
+def test_bench_without_reference(tmp_path):
+    report = bench.main(["--preset", "tiny", "--image-size", "16", "--steps", "2", "--train-steps", "1",
+                         "--device", "cpu", "--no-reference", "--matmul-size", "256"])
+    assert report["args"]["image_size"] == 16
+    assert report["palette_kit"]["sample_images_per_s"] > 0
+    assert "tutorial" not in report and "comparison" not in report
+
+
+def test_peak_matmul_in_bf16():
+    # The dtype the CUDA path measures its peak in; on a CPU only the arithmetic is checked.
+    assert bench.peak_matmul_tflops(torch.device("cpu"), torch.bfloat16, n=64, repeats=1) > 0
