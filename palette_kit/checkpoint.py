@@ -24,7 +24,7 @@ FORMAT = "palette-kit/1"
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -43,7 +43,7 @@ def save_checkpoint(
         tensors = {k: (v.to(dtype) if dtype and v.is_floating_point() else v).detach().cpu().contiguous()
                    for k, v in state.items()}
         save_file(tensors, tmp / WEIGHTS)
-        full = {"format": FORMAT, **config, "weights_sha256": _sha256(tmp / WEIGHTS)}
+        full = {"format": FORMAT, **config, "weights_sha256": sha256_file(tmp / WEIGHTS)}
         (tmp / CONFIG).write_text(json.dumps(full, indent=2) + "\n")
         os.chmod(tmp / WEIGHTS, umask_mode(0o666))
         os.chmod(tmp, umask_mode(0o777))  # mkdtemp makes 0700
@@ -73,7 +73,7 @@ def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]
         raise CheckpointError(f"unreadable checkpoint config {path / CONFIG}: {exc}") from exc
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise CheckpointError(f"not a palette-kit checkpoint (format is not {FORMAT!r}): {path / CONFIG}")
-    if config.get("weights_sha256") != _sha256(path / WEIGHTS):
+    if config.get("weights_sha256") != sha256_file(path / WEIGHTS):
         raise CheckpointError(f"checkpoint weights are corrupt (checksum mismatch): {path / WEIGHTS}")
     try:
         state = load_file(path / WEIGHTS)

@@ -16,7 +16,7 @@ from palette_kit.errors import CheckpointError, InputError, PaletteError
 from palette_kit.imageio import read_image, write_image
 from palette_kit.model import Palette
 from palette_kit.nn.unet import preset
-from palette_kit.runtime import DEVICES, DTYPES, Runtime, pick_device
+from palette_kit.runtime import DEVICES, DTYPES, MIXED_PRECISION, Runtime
 from palette_kit.tasks import load_task, task_names
 from palette_kit.tasks.base import Option, resolve_options
 
@@ -136,15 +136,42 @@ def tasks() -> None:
               help="Training items drawn per epoch (default: the training set's size).")
 @click.option("--val-samples", type=click.IntRange(1), default=8, show_default=True,
               help="Validation images restored each epoch for MAE and pictures.")
+@click.option("--max-steps", type=click.IntRange(1), default=None,
+              help="Stop after this many optimizer steps (default: run all epochs).")
+@click.option("--grad-accum", type=click.IntRange(1), default=1, show_default=True,
+              help="Micro-batches per optimizer step.")
+@click.option("--warmup-steps", type=click.IntRange(0), default=0, show_default=True,
+              help="Linear learning-rate warm-up.")
+@click.option("--grad-clip", type=click.FloatRange(0), default=1.0, show_default=True,
+              help="Max gradient norm; 0 turns clipping off.")
+@click.option("--ema-decay", type=click.FloatRange(0, 1), default=0.9999, show_default=True,
+              help="EMA of the weights (validated and saved); warmed up as min(decay, (1+k)/(10+k)).")
+@click.option("--mixed-precision", type=click.Choice(list(MIXED_PRECISION)), default="no", show_default=True,
+              help="Autocast dtype for training; fp16 uses a gradient scaler. Keep 'no' on a CPU.")
+@click.option("--checkpoint-every", type=click.IntRange(1), default=None,
+              help="Optimizer steps between training checkpoints (one is also written after every epoch).")
+@click.option("--keep-last", type=click.IntRange(1), default=3, show_default=True,
+              help="Training checkpoints kept in RUN/checkpoints.")
+@click.option("--log-every", type=click.IntRange(1), default=50, show_default=True,
+              help="Optimizer steps between train-loss logs.")
+@click.option("--resume", default=None,
+              help="Continue a run: 'latest' (with --out RUN) or a checkpoint or run folder. "
+                   "Pass the same model and data options as the first time.")
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Run folder (default: runs/TASK-TIME).")
 @click.option("--wandb/--no-wandb", "use_wandb", default=True, show_default=True,
               help="Track with Weights & Biases (offline when no API key is configured).")
 @click.option("--wandb-project", default="palette-kit", show_default=True)
 def train(task_name: str, data: Path, preset_name: str, image_size: int | None, schedule: str, scheduler: str,
-          sample_steps: int | None, out: Path | None, use_wandb: bool, wandb_project: str,
-          task_options: dict | None = None, **settings) -> None:
-    """Train a model for a task on a folder of images (`--task NAME --help` lists the task's options)."""
+          sample_steps: int | None, resume: str | None, device: str, out: Path | None, use_wandb: bool,
+          wandb_project: str, task_options: dict | None = None, **settings) -> None:
+    """Train a model for a task on a folder of images (`--task NAME --help` lists the task's options).
+
+    Several processes (GPUs, or CPUs with gloo) train together when started by torchrun, e.g.
+    `torchrun --nproc-per-node 8 -m palette_kit train ...`; rank 0 writes the run folder.
+    """
+    from palette_kit.training.distributed import join, leave
+    from palette_kit.training.state import check_compatible, load_state, resolve_resume
     from palette_kit.training.tracking import Run
     from palette_kit.training.trainer import TrainSettings, train as run_training
 
@@ -155,29 +182,45 @@ def train(task_name: str, data: Path, preset_name: str, image_size: int | None, 
     steps = sample_steps or schedules["sample"]["num_train_timesteps"]
     if steps > schedules["sample"]["num_train_timesteps"]:
         raise InputError(f"--sample-steps must be at most {schedules['sample']['num_train_timesteps']}")
+    torch.manual_seed(settings["seed"])  # the initial weights, the same on every rank and every rerun
+    model = Palette.create(task, unet, schedules, {"scheduler": scheduler, "steps": steps})
+    state = None
+    if resume is not None:
+        if resume == "latest" and out is None:
+            raise InputError("--resume latest needs --out RUN_FOLDER (the run to continue)")
+        checkpoint = resolve_resume(resume, out)
+        out = checkpoint.parents[1]
+        state = load_state(checkpoint)
+        check_compatible(state.config, model.config, checkpoint)
     train_data = task.dataset(data, "train", unet.image_size, settings["seed"])
     val_data = task.dataset(data, "val", unet.image_size, settings["seed"])
     out = out or Path("runs") / f"{task.name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
-    if out.exists() and any(out.iterdir()):
-        raise InputError(f"--out {out} exists and is not empty; choose a new run folder")
-    model = Palette.create(task, unet, schedules, {"scheduler": scheduler, "steps": steps})
-    dev = pick_device(settings.pop("device"))
-    ts = TrainSettings(**settings, sample_steps=steps, device=str(dev))
-    n_params = sum(p.numel() for p in model.net.parameters())
-    click.echo(f"{task.name}: {len(train_data)} train / {len(val_data)} val images, UNet {preset_name} "
-               f"{n_params / 1e6:.2f} M parameters at {unet.image_size} px, device {ts.device}, run folder {out}")
-    run = Run(out, {"train": asdict(ts), "model": model.config, "data": str(data), "preset": preset_name},
-              use_wandb, wandb_project)
+    if state is None and out.exists() and any(out.iterdir()):
+        raise InputError(f"--out {out} exists and is not empty; choose a new run folder or --resume latest")
+    ts = TrainSettings(**{**settings, "grad_clip": settings["grad_clip"] or None}, sample_steps=steps)
+    world = join(device)
+    run = None
+    if world.is_main:
+        n_params = sum(p.numel() for p in model.net.parameters())
+        click.echo(f"{task.name}: {len(train_data)} train / {len(val_data)} val images, UNet {preset_name} "
+                   f"{n_params / 1e6:.2f} M parameters at {unet.image_size} px, {world.size} process(es) on "
+                   f"{world.device}, run folder {out}" + (f", resuming step {state.progress['step']}" if state else ""))
+        run = Run(out, {"train": asdict(ts), "model": model.config, "data": str(data), "preset": preset_name},
+                  use_wandb, wandb_project, run_id=state.progress.get("wandb_id") if state else None)
     try:
-        result = run_training(model, train_data, val_data, ts, run)
+        result = run_training(model, train_data, val_data, ts, run, world, state)
     except BaseException:
-        run.finish()
-        if not (out / "best").exists():  # nothing worth keeping yet: leave no half-made run behind
-            shutil.rmtree(out, ignore_errors=True)
+        if run is not None:
+            run.finish()
+            if state is None and not (out / "best").exists() and not (out / "checkpoints").exists():
+                shutil.rmtree(out, ignore_errors=True)  # nothing worth keeping yet: leave no half-made run
         raise
-    run.finish()
-    click.echo(f"best val_mae {result.best_val_mae:.4f} at epoch {result.best_epoch}; "
-               f"checkpoint {out / 'best'}")
+    finally:
+        leave(world)
+    if run is not None:
+        run.finish()
+        click.echo(f"best val_mae {result.best_val_mae:.4f} at epoch {result.best_epoch}; "
+                   f"checkpoint {out / 'best'}")
 
 
 def _output_path(image: Path, output: Path | None, many: bool, task: str) -> Path:

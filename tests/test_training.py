@@ -81,13 +81,15 @@ def test_run_writes_metrics_pictures_best_checkpoint_and_wandb(photo_folder, tmp
     logged = {}
     for row in history:
         logged.setdefault(row["_step"], {}).update(row)
+    assert [r["step"] for r in rows] == [3, 6, 9]  # wandb's step is the optimizer step
     for epoch, row in zip((1, 2, 3), rows):
+        at = logged[row["step"]]
         for key in ("train_loss", "val_loss", "val_mae"):
-            assert logged[epoch][key] == pytest.approx(row[key])
+            assert at[key] == pytest.approx(row[key])
         shown = range(rows_shown)
-        assert logged[epoch]["prediction/captions"] == [f"epoch {epoch} prediction {i}" for i in shown]
-        assert logged[epoch]["ground_truth/captions"] == [f"epoch {epoch} ground truth {i}" for i in shown]
-        for name in logged[epoch]["prediction/filenames"]:
+        assert at["prediction/captions"] == [f"epoch {epoch} prediction {i}" for i in shown]
+        assert at["ground_truth/captions"] == [f"epoch {epoch} ground truth {i}" for i in shown]
+        for name in at["prediction/filenames"]:
             assert (run_file.parent / "files" / name).is_file()
 
 

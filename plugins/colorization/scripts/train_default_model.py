@@ -71,8 +71,10 @@ def train_model(work: Path, run_dir: Path, epochs: int, samples_per_epoch: int, 
     model = Palette.create(task, unet, schedule_preset("palette"), SAMPLING)
     train_data = PictureDataset(list_images(work / "train"), unet.image_size, True, task.pair)
     val_data = PictureDataset(list_images(work / "val"), unet.image_size, False, task.pair)
+    # No EMA (decay 0: the average is the weights) and no clipping: the shipped model was trained so.
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, val_samples=len(val_data),
-                             sample_steps=SAMPLING["steps"], samples_per_epoch=samples_per_epoch)
+                             sample_steps=SAMPLING["steps"], samples_per_epoch=samples_per_epoch,
+                             ema_decay=0.0, grad_clip=None)
     run = Run(run_dir, {"recipe": "default colorization model", "settings": vars(settings), "model": model.config},
               use_wandb=True, project="palette-kit-default-model")
     try:
