@@ -1,5 +1,6 @@
 """benchmarks/bench.py end to end on the tiny preset (no timing thresholds: only that it measures and agrees)."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -44,3 +45,13 @@ def test_bench_without_reference(tmp_path):
 def test_peak_matmul_in_bf16():
     # The dtype the CUDA path measures its peak in; on a CPU only the arithmetic is checked.
     assert bench.peak_matmul_tflops(torch.device("cpu"), torch.bfloat16, n=64, repeats=1) > 0
+
+
+def test_train_overhead_prints_both_rates():
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "train_overhead.py"), "--preset", "tiny", "--batch", "2",
+                             "--rounds", "1", "--block", "1", "--device", "cpu"],
+                            capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    rows = [line.split("|") for line in result.stdout.splitlines() if line.startswith("| ") and "images/s" not in line]
+    assert [row[1].strip() for row in rows] == ["bare Adam step", "Trainer step (EMA, clip, scaler, schedule)"]
+    assert all(float(row[2]) > 0 for row in rows) and float(rows[0][3]) == 1.0
