@@ -2,18 +2,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from dataclasses import asdict
 from pathlib import Path
 
 import click
 import torch
-from tqdm.auto import tqdm
 
 from palette_kit import __version__
 from palette_kit.diffusion.presets import SCHEDULERS, schedule_preset
-from palette_kit.errors import CheckpointError, InputError, PaletteError
-from palette_kit.imageio import read_image, write_image
+from palette_kit.errors import CheckpointError, InputError, PaletteError, PluginError
+from palette_kit.imageio import collect_inputs
 from palette_kit.model import Palette
 from palette_kit.nn.unet import preset
 from palette_kit.runtime import DEVICES, DTYPES, MIXED_PRECISION, Runtime
@@ -79,6 +79,11 @@ class TaskCommand(click.Command):
                 declared = getattr(load_task(name), self.which)
             except PaletteError:
                 declared = ()  # the command itself reports the broken plugin
+            taken = {flag for param in self.own_params for flag in param.opts}
+            clashes = [o.flag for o in declared if o.flag in taken]
+            if clashes:
+                raise PluginError(f"task plugin {name!r} declares {', '.join(clashes)}, which "
+                                  f"`palette-kit {self.name}` already has; rename the task option")
             self.params += [click.Option([o.flag, o.name], type=o.type, default=None, help=_option_help(name, o))
                             for o in declared]
             ctx.meta["task_option_names"] = [o.name for o in declared]
@@ -223,35 +228,90 @@ def train(task_name: str, data: Path, preset_name: str, image_size: int | None, 
                    f"checkpoint {out / 'best'}")
 
 
-def _output_path(image: Path, output: Path | None, many: bool, task: str) -> Path:
-    if output is None:
-        return image.with_name(f"{image.stem}.{task}.png")
-    if many or output.is_dir() or not output.suffix:
-        return output / f"{image.stem}.{task}.png"
-    return output
+@main.command()
+@click.option("--task", "task_name", required=True, help="Task plugin name (see `palette-kit tasks`).")
+@click.option("--data", required=True, type=click.Path(path_type=Path),
+              help="Folder of ground-truth pictures (searched recursively).")
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
+              help="Checkpoint folder (default: the model the task plugin ships).")
+@click.option("--steps", type=click.IntRange(1), default=None, help="Sampling steps (default: the checkpoint's).")
+@click.option("--sampler", "--scheduler", "scheduler", type=click.Choice(SCHEDULERS), default=None,
+              help=SAMPLER_HELP + " Default: the checkpoint's.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every picture's sampling.")
+@click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True, help="Pictures sampled together.")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Evaluate only the first N pictures (sorted).")
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Folder for metrics.csv and metrics.json (default: evaluation-TASK-TIME).")
+def evaluate(task_name: str, data: Path, checkpoint: Path | None, steps: int | None, scheduler: str | None,
+             seed: int, batch_size: int, limit: int | None, device: str, out: Path | None) -> None:
+    """Measure a model on ground-truth pictures: PSNR, SSIM, CIEDE2000, colourfulness and the task's metrics.
+
+    Each picture is restored from the task's condition (colorization: its gray version) and compared with
+    the original; the task's baseline (colorization: the gray picture) is measured the same way.
+    """
+    from palette_kit.evaluate import evaluate as run_evaluation, format_table, summarise, write_reports
+    from palette_kit.imageio import list_images
+
+    paths = list_images(data)[:limit]
+    checkpoint = checkpoint or load_task(task_name).default_checkpoint
+    if checkpoint is None:
+        raise InputError(f"task {task_name!r} ships no default model; pass --checkpoint")
+    model = Palette.load(checkpoint)
+    if model.task.name != task_name:
+        raise CheckpointError(f"checkpoint {checkpoint} is for task {model.task.name!r}, not {task_name!r}")
+    total = model.schedule["sample"]["num_train_timesteps"]
+    if steps and steps > total:
+        raise InputError(f"--steps must be at most {total} for this checkpoint")
+    model.to(Runtime.pick(device))
+    rows, failures = run_evaluation(model, paths, steps, scheduler, seed, batch_size)
+    for path, reason in failures:
+        click.echo(f"error: {reason if str(path) in reason else f'{path}: {reason}'}", err=True)
+    if not rows:
+        raise InputError(f"none of the {len(paths)} pictures in {data} could be evaluated")
+    summary = summarise(rows)
+    out = out or Path(f"evaluation-{task_name}-{dt.datetime.now():%Y%m%d-%H%M%S}")
+    csv_path, json_path = write_reports(rows, summary, out, failures)
+    click.echo(f"{task_name}: mean of {len(rows)} pictures ({checkpoint})\n{format_table(summary)}")
+    click.echo(f"reports: {csv_path} {json_path}")
+    if failures:
+        raise click.ClickException(f"{len(rows)} evaluated, {len(failures)} failed")
 
 
 @main.command(cls=TaskCommand, which="infer_options")
-@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("inputs", nargs=-1, required=True)
 @click.option("--task", "task_name", required=True, help="Task plugin name (see `palette-kit tasks`).")
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
               help="Checkpoint folder (default: the model the task plugin ships).")
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
-              help="Output file (one input) or folder (default: IMAGE.TASK.png beside each input).")
+              help="Output file (one input) or folder, mirroring the inputs' folders "
+                   "(default: NAME.TASK.EXT beside each input).")
+@click.option("--ext", type=click.Choice(["png", "jpg", "webp"]), default="png", show_default=True,
+              help="Format of outputs named by palette-kit (an --output file's own suffix wins).")
+@click.option("--output-quality", type=click.IntRange(1, 100), default=95, show_default=True,
+              help="Quality of jpg and webp outputs.")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs (default: skip them).")
+@click.option("--num-samples", type=click.IntRange(1), default=1, show_default=True,
+              help="Results per input, with seeds --seed, --seed+1, ...; their names get .sSEED.")
+@click.option("--compare", is_flag=True, help="Also write NAME.TASK.compare.png: input | output(s) | ground truth.")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Sampling steps (default: the checkpoint's).")
 @click.option("--sampler", "--scheduler", "scheduler", type=click.Choice(SCHEDULERS), default=None,
               help=SAMPLER_HELP + " Default: the checkpoint's.")
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True,
-              help="Images sampled together; every image gets --seed, so its result does not depend on the batch.")
+              help="Samples computed together; each has its own seed, so results do not depend on the batch.")
 @click.option("--dtype", type=click.Choice(["auto", *DTYPES]), default="auto", show_default=True,
               help="Autocast dtype; auto: bf16 on CUDA, fp32 on a CPU.")
 @click.option("--compile", "compile_net", is_flag=True, help="torch.compile the network (pays off on large batches).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
-def infer(images: tuple[Path, ...], task_name: str, checkpoint: Path | None, output: Path | None, steps: int | None,
+def infer(inputs: tuple[str, ...], task_name: str, checkpoint: Path | None, output: Path | None, ext: str,
+          output_quality: int, overwrite: bool, num_samples: int, compare: bool, steps: int | None,
           scheduler: str | None, batch_size: int, dtype: str, compile_net: bool, seed: int, device: str,
           task_options: dict | None = None) -> None:
-    """Run a task on images with a trained model (`--task NAME --help` lists the task's options)."""
+    """Run a task on pictures: files, folders (recursive) or glob patterns (`--task NAME --help` lists the
+    task's options). A file that fails is reported on one line and the others are still written."""
+    from palette_kit import inference
+
     task_cls = load_task(task_name)
     checkpoint = checkpoint or task_cls.default_checkpoint
     if checkpoint is None:
@@ -263,34 +323,27 @@ def infer(images: tuple[Path, ...], task_name: str, checkpoint: Path | None, out
     if steps and steps > total:
         raise InputError(f"--steps must be at most {total} for this checkpoint")
     infer_options = resolve_options(task_cls.infer_options, task_options or {}, task_name)
-    runtime = Runtime.pick(device, dtype, compile_net)
-    model.to(runtime)
-    targets = [(image, _output_path(image, output, len(images) > 1, task_name)) for image in images]
-    for image, target in targets:
-        if target.resolve() == image.resolve():
-            raise InputError(f"output {target} would overwrite its input")
-    failed = 0
-    bar = tqdm(total=len(targets), desc="images", disable=len(targets) == 1)
-    for start in range(0, len(targets), batch_size):
-        ready = []
-        for image, target in targets[start:start + batch_size]:
-            try:
-                ready.append((image, target, model.task.prepare(read_image(image), model.image_size, **infer_options)))
-            except PaletteError as exc:
-                if len(targets) == 1:
-                    raise
-                failed += 1
-                click.echo(f"error: {_one_line(exc)}", err=True)
-                bar.update()
-        if not ready:
-            continue
-        y_cond = torch.stack([prepared.y_cond for _, _, prepared in ready]).to(runtime.device)
-        generators = [torch.Generator().manual_seed(seed) for _ in ready]
-        y_0 = model.sample(y_cond, steps, scheduler, generators, progress=True).cpu()
-        for (image, target, prepared), y in zip(ready, y_0):
-            write_image(target, model.task.finish(prepared, y))
-            tqdm.write(f"{image} -> {target}")
-            bar.update()
-    bar.close()
+    sources, problems = collect_inputs(list(inputs))
+    seeds = [seed + k for k in range(num_samples)]
+    targets = inference.plan(sources, task_name, output, seeds, ext, compare)
+    for target in targets:
+        if any(o.resolve() == target.source.resolve() for o in target.outputs):
+            raise InputError(f"output {target.outputs[0]} would overwrite its input")
+    if not sources and len(problems) == 1:
+        raise InputError(f"{problems[0][0]}: {problems[0][1]}")
+    model.to(Runtime.pick(device, dtype, compile_net))
+    sha = json.loads((Path(checkpoint) / "config.json").read_text()).get("weights_sha256")
+    report = inference.run(model, targets, seeds, steps, scheduler, batch_size, overwrite,
+                           inference.provenance(model, checkpoint, sha, scheduler, steps), infer_options,
+                           output_quality)
+    failed = [reason if name in reason else f"{name}: {reason}" for name, reason in problems + report.failed]
+    if len(failed) == 1 and not report.written and not report.skipped:
+        raise InputError(failed[0])
+    for reason in failed:
+        click.echo(f"error: {reason}", err=True)
+    summary = f"{len(report.written)} written, {len(report.skipped)} skipped (exist; --overwrite replaces)" \
+        if report.skipped else f"{len(report.written)} written"
     if failed:
-        raise click.ClickException(f"{len(targets) - failed} written, {failed} failed")
+        raise click.ClickException(f"{summary}, {len(failed)} failed")
+    if len(report.written) + len(report.skipped) > 1 or report.skipped:
+        click.echo(summary)

@@ -93,15 +93,14 @@ def test_infer_bad_inputs(trained, tmp_path):
     (tmp_path / "note.jpg").write_text("not a picture")
     (tmp_path / "broken.png").write_bytes(cv2.imencode(".png", np.zeros((20, 20, 3), np.uint8))[1][:40].tobytes())
     cases = {
-        "missing.png": "image not found: ",
-        "note.jpg": "not a readable image: ",
-        "broken.png": "not a readable image: ",
+        "missing.png": "no such file or folder",
+        "note.jpg": "not a readable image",
+        "broken.png": "not a readable image",
     }
     for name, message in cases.items():
         result = run("infer", "--task", "colorization", "--checkpoint", ckpt, tmp_path / name,
                      "--output", tmp_path / f"out-{name}.png")
-        assert result.returncode != 0
-        assert message + str(tmp_path / name) in result.stderr, result.stderr
+        assert_one_line_error(result, message, str(tmp_path / name))
         assert "Traceback" not in result.stderr
         assert not (tmp_path / f"out-{name}.png").exists()
     assert_one_line_error(run("infer", "--task", "colorization", "--checkpoint", tmp_path / "nope", "x.png"),
@@ -136,5 +135,5 @@ def test_train_on_a_corrupt_image_names_it(tmp_path):
     (data / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     result = run("train", "--task", "colorization", "--data", data, "--preset", "tiny", "--epochs", 1,
                  "--no-wandb", "--out", tmp_path / "run", "--sample-steps", 2)
-    assert_one_line_error(result, "not a readable image", "bad.jpg")
+    assert_one_line_error(result, "truncated image", "bad.jpg")
     assert not (tmp_path / "run").exists()  # failed before any checkpoint: the new run folder is removed

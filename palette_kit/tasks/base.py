@@ -124,3 +124,18 @@ class Task(ABC):
     @abstractmethod
     def finish(self, prepared: Prepared, y_0: torch.Tensor) -> np.ndarray:
         """Compose the sampled target (C, S, S) with the original into the full-size BGR result."""
+
+    def baseline(self, prepared: Prepared) -> np.ndarray | None:
+        """The full-size picture a user gets without the model (colorization: the gray picture, ab = 0).
+
+        ``evaluate`` reports its metrics beside the model's, so a user sees what the model adds;
+        ``None`` (the default): the task has no such baseline.
+        """
+        return None
+
+    def metrics(self, output: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+        """Task-specific metrics of a full-size result against the ground truth (colorization: ab MAE).
+
+        ``evaluate`` adds them to the generic picture metrics of ``palette_kit.metrics``; default: none.
+        """
+        return {}

@@ -1,8 +1,10 @@
 """The colorization task: the model sees a photo's Lab lightness L and generates its colours ab."""
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -17,6 +19,21 @@ from palette_kit_colorization.lab import bgr_to_lab, lab_to_bgr, lab_to_bgr_keep
 def _channels_last(tensor: torch.Tensor) -> np.ndarray:
     """(..., C, H, W) tensor as a float32 (..., H, W, C) array on the CPU."""
     return tensor.detach().to("cpu", torch.float32).movedim(-3, -1).numpy()
+
+
+@cache
+def _gray_for_lightness() -> np.ndarray:
+    """For every 8-bit L, the gray level (B = G = R) whose 8-bit L is closest, ties by exact CIE L*.
+
+    Grays have neutral colour (8-bit a = b = 128) and reach 238 of the 256 L levels exactly; the other
+    18 get a gray one level off (no gray has them).
+    """
+    grays = np.repeat(np.arange(256, dtype=np.uint8), 3).reshape(1, 256, 3)
+    levels = lightness(grays)[0].astype(np.float64)
+    exact = cv2.cvtColor(grays.astype(np.float32) / 255, cv2.COLOR_BGR2Lab)[0, :, 0] * (255 / 100)
+    wanted = np.arange(256, dtype=np.float64)[:, None]
+    cost = np.abs(levels - wanted) * 1000 + np.abs(exact - wanted)
+    return cost.argmin(axis=1).astype(np.uint8)
 
 
 class Colorization(Task):
@@ -55,3 +72,12 @@ class Colorization(Task):
         height, width = prepared.image.shape[:2]
         ab = resize(_channels_last(y_0), width, height)
         return lab_to_bgr_keeping_lightness(lightness(prepared.image), ab)
+
+    def baseline(self, prepared: Prepared) -> np.ndarray:
+        """The gray picture (neutral ab) with the original's L: what a user has without the model."""
+        return np.repeat(_gray_for_lightness()[lightness(prepared.image)][..., None], 3, axis=-1)
+
+    def metrics(self, output: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+        """``ab_mae``: mean |ab - true ab| in the model's [-1, 1] units (8-bit OpenCV Lab), as validation has it."""
+        ab, true_ab = bgr_to_lab(output)[..., 1:].astype(np.float64), bgr_to_lab(truth)[..., 1:]
+        return {"ab_mae": float(np.abs(ab - true_ab).mean())}

@@ -109,7 +109,7 @@ def test_prepare_rejects_unusable_masks_naming_them(tmp_path, picture):
     for name, message in (("notes.png", "not a readable image"), ("missing.png", "image not found")):
         with pytest.raises(InputError) as info:
             Inpainting().prepare(picture, SIZE, mask=tmp_path / name)
-        assert str(info.value) == f"mask: {message}: {tmp_path / name}"
+        assert str(info.value).startswith(f"mask: {message}: {tmp_path / name}")
 
 
 def test_finish_keeps_known_pixels_and_the_size(tmp_path, picture):

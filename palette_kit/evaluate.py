@@ -1,0 +1,133 @@
+"""Evaluate a model on ground-truth pictures: restore each from its condition and measure the result.
+
+For every picture the task prepares its condition (colorization: the picture's lightness, i.e. its
+gray version), the model samples, the task composes the full-size result, and the result is measured
+against the picture with :func:`palette_kit.metrics.picture_metrics` plus the task's own ``metrics``.
+Where the task has a ``baseline`` (what a user gets without the model), it is measured the same way
+and reported with the prefix ``baseline_``.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from palette_kit.errors import PaletteError
+from palette_kit.imageio import read_image
+from palette_kit.metrics import picture_metrics
+from palette_kit.model import Palette
+from palette_kit.tasks.base import Task
+
+BASELINE = "baseline_"
+
+
+def measure(task: Task, output: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """The generic picture metrics of ``output`` against ``truth``, then the task's own."""
+    return {**picture_metrics(output, truth), **task.metrics(output, truth)}
+
+
+def evaluate(model: Palette, paths: list[Path], steps: int | None, sampler: str | None, seed: int,
+             batch_size: int, progress: bool = True) -> tuple[list[dict], list[tuple[Path, str]]]:
+    """Rows of metrics, one per readable picture, and ``(path, reason)`` for each picture that failed.
+
+    Every picture is sampled with its own generator seeded with ``seed``, so its row does not depend
+    on the batch it is in. A row: ``{"image": path, metric: value, ..., "baseline_" + metric: value, ...}``.
+    """
+    task, device = model.task, model.runtime.device if model.runtime else torch.device("cpu")
+    rows: list[dict] = []
+    failures: list[tuple[Path, str]] = []
+    bar = tqdm(total=len(paths), desc="evaluating", unit="image", disable=not progress)
+    for start in range(0, len(paths), batch_size):
+        ready = []
+        for path in paths[start:start + batch_size]:
+            try:
+                truth = read_image(path)
+                ready.append((path, truth, task.prepare(truth, model.image_size)))
+            except PaletteError as exc:
+                failures.append((path, str(exc)))
+                bar.update()
+        if not ready:
+            continue
+        y_cond = torch.stack([prepared.y_cond for _, _, prepared in ready]).to(device)
+        generators = [torch.Generator().manual_seed(seed) for _ in ready]
+        y_0 = model.sample(y_cond, steps, sampler, generators).cpu()
+        for (path, truth, prepared), y in zip(ready, y_0):
+            row = {"image": str(path), **measure(task, task.finish(prepared, y), truth)}
+            baseline = task.baseline(prepared)
+            if baseline is not None:
+                row.update({BASELINE + k: v for k, v in measure(task, baseline, truth).items()})
+            rows.append(row)
+            bar.update()
+    bar.close()
+    return rows, failures
+
+
+def summarise(rows: list[dict]) -> dict[str, float]:
+    """The mean of every metric over the rows.
+
+    Infinite values (the PSNR of a result identical to its truth) are left out of a mean, which is
+    then over the finite values only; a metric that is infinite for every picture has mean inf.
+    """
+    names = [name for name in dict.fromkeys(k for row in rows for k in row) if name != "image"]
+    summary = {}
+    for name in names:
+        values = [float(row[name]) for row in rows if name in row]
+        finite = [v for v in values if math.isfinite(v)]
+        summary[name] = float(np.mean(finite)) if finite else (values[0] if values else math.nan)
+    return summary
+
+
+def _json_number(value: Any) -> Any:
+    """Floats that strict JSON has no number for (inf, nan) as the strings "inf", "-inf", "nan"."""
+    return str(value) if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def write_reports(rows: list[dict], summary: dict[str, float], out_dir: Path,
+                  failures: list[tuple[Path, str]] | None = None) -> tuple[Path, Path]:
+    """Write ``metrics.csv`` (a row per picture, then a "mean" row) and ``metrics.json``; return their paths.
+
+    The JSON is ``{"images": rows, "mean": summary}`` (plus ``"failed": [{"image", "error"}]`` when some
+    pictures failed); infinite values are written as the string "inf" to keep it strict JSON.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    columns = ["image", *summary]
+    csv_path, json_path = out_dir / "metrics.csv", out_dir / "metrics.json"
+    with csv_path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, columns, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+        writer.writerow({"image": "mean", **summary})
+    report: dict[str, Any] = {
+        "images": [{k: _json_number(v) for k, v in row.items()} for row in rows],
+        "mean": {k: _json_number(v) for k, v in summary.items()},
+    }
+    if failures:
+        report["failed"] = [{"image": str(path), "error": reason} for path, reason in failures]
+    json_path.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
+    return csv_path, json_path
+
+
+def format_table(summary: dict[str, float]) -> str:
+    """The means as a table: metric | model | baseline | what the model adds (model minus baseline)."""
+    names = [name for name in summary if not name.startswith(BASELINE)]
+    has_baseline = any(BASELINE + name in summary for name in names)
+    header = ["metric", "model"] + (["baseline", "model - baseline"] if has_baseline else [])
+    lines = [header]
+    for name in names:
+        model, base = summary[name], summary.get(BASELINE + name)
+        line = [name, f"{model:.4f}"]
+        if has_baseline:
+            line += ["", ""] if base is None else [f"{base:.4f}", f"{model - base:+.4f}"]
+        lines.append(line)
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    text = [" | ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths)))
+            for line in lines]
+    text.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(text)

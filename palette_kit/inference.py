@@ -1,0 +1,136 @@
+"""Running a model over many files: output names, batched sampling with per-sample seeds, provenance,
+comparison pictures, and a failure of one file never stopping the others."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from palette_kit import __version__
+from palette_kit.errors import PaletteError
+from palette_kit.imageio import read_image, write_image
+from palette_kit.model import Palette
+from palette_kit.tasks.base import Prepared
+
+#: Height of every panel of a comparison picture (pictures are scaled to it, keeping their shape).
+COMPARE_HEIGHT = 384
+
+
+@dataclass
+class Target:
+    """One input file and where its result(s) go."""
+
+    source: Path
+    outputs: list[Path]  # one per sample
+    compare: Path | None = None
+
+
+@dataclass
+class Report:
+    written: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)  # outputs that exist (no --overwrite)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+
+
+def plan(sources: list[Path], task: str, output: Path | None, seeds: list[int], ext: str,
+         compare: bool) -> list[Target]:
+    """Output paths: beside each input (``NAME.TASK.EXT``), or under ``output`` mirroring the inputs'
+    folders below their common parent, or ``output`` itself for a single input and sample when it has a
+    suffix. Several samples add ``.sSEED`` to the name."""
+    single_file = output is not None and output.suffix and len(sources) == 1 and len(seeds) == 1 \
+        and not output.is_dir()
+    common = Path(os.path.commonpath([s.resolve().parent for s in sources])) if sources else Path()
+    targets = []
+    for source in sources:
+        folder = source.parent if output is None else output / source.resolve().parent.relative_to(common)
+        names = [f"{source.stem}.{task}" + (f".s{seed}" if len(seeds) > 1 else "") for seed in seeds]
+        outputs = [output] if single_file else [folder / f"{name}.{ext}" for name in names]
+        compare_path = outputs[0].with_name(f"{source.stem}.{task}.compare.png") if compare else None
+        targets.append(Target(source, outputs, compare_path))
+    return targets
+
+
+def _label(picture: np.ndarray, text: str) -> np.ndarray:
+    """``picture`` scaled to ``COMPARE_HEIGHT`` with ``text`` on a white strip above it."""
+    h, w = picture.shape[:2]
+    width = max(1, round(w * COMPARE_HEIGHT / h))
+    scaled = cv2.resize(picture, (width, COMPARE_HEIGHT), interpolation=cv2.INTER_AREA)
+    strip = np.full((28, width, 3), 255, np.uint8)
+    cv2.putText(strip, text, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.concatenate([strip, scaled])
+
+
+def comparison(task_baseline: np.ndarray | None, prepared: Prepared, results: list[np.ndarray],
+               seeds: list[int]) -> np.ndarray:
+    """input | result per seed | ground truth. The input panel is what the model was given (the task's
+    baseline, e.g. the gray picture, when it has one); the original is shown as ground truth when it
+    holds more than that baseline (a colour photo given to colorization; a gray one differs from its
+    baseline by rounding only, at most a level or two)."""
+    shown = prepared.image if task_baseline is None else task_baseline
+    panels = [_label(shown, "input")]
+    panels += [_label(r, f"output (seed {s})") for r, s in zip(results, seeds)]
+    if task_baseline is not None and np.abs(task_baseline.astype(np.int16) - prepared.image).max() > 2:
+        panels.append(_label(prepared.image, "ground truth"))
+    spacer = np.full((panels[0].shape[0], 6, 3), 255, np.uint8)
+    return np.concatenate([p for panel in panels for p in (panel, spacer)][:-1], axis=1)
+
+
+def provenance(model: Palette, checkpoint: Path, weights_sha256: str | None, sampler: str | None,
+               steps: int | None) -> dict[str, str]:
+    """What each output file records about how it was made (the seed and input are added per file)."""
+    return {"software": f"palette-kit {__version__}", "task": model.task.name, "model": str(checkpoint),
+            "model_sha256": weights_sha256 or "unknown", "sampler": sampler or model.sampling["scheduler"],
+            "steps": str(steps or model.sampling["steps"])}
+
+
+def run(model: Palette, targets: list[Target], seeds: list[int], steps: int | None, sampler: str | None,
+        batch_size: int, overwrite: bool, metadata: dict[str, str], task_options: dict[str, Any],
+        quality: int = 95) -> Report:
+    """Sample every (input, seed) pair in batches and write the results with ``metadata``; errors are per file."""
+    report = Report()
+    device = model.runtime.device if model.runtime is not None else torch.device("cpu")
+    todo = []
+    for target in targets:
+        if not overwrite and all(o.exists() for o in target.outputs):
+            report.skipped += target.outputs
+            continue
+        todo.append(target)
+    bar = tqdm(total=len(todo) * len(seeds), desc="samples", unit="sample", disable=not todo)
+    for start in range(0, len(todo), max(1, batch_size // len(seeds))):
+        ready: list[tuple[Target, Prepared]] = []
+        for target in todo[start:start + max(1, batch_size // len(seeds))]:
+            try:
+                ready.append((target, model.task.prepare(read_image(target.source), model.image_size,
+                                                          **task_options)))
+            except PaletteError as exc:
+                report.failed.append((str(target.source), str(exc)))
+                bar.update(len(seeds))
+        if not ready:
+            continue
+        y_cond = torch.stack([p.y_cond for _, p in ready for _ in seeds]).to(device)
+        generators = [torch.Generator().manual_seed(seed) for _ in ready for seed in seeds]
+        y_0 = model.sample(y_cond, steps, sampler, generators).cpu()
+        for i, (target, prepared) in enumerate(ready):
+            results = [model.task.finish(prepared, y) for y in y_0[i * len(seeds):(i + 1) * len(seeds)]]
+            try:
+                for result, seed, path in zip(results, seeds, target.outputs):
+                    if path.exists() and not overwrite:
+                        report.skipped.append(path)
+                        continue
+                    meta = {**metadata, "seed": str(seed), "input": target.source.name}
+                    write_image(path, result, meta, quality=quality)
+                    report.written.append(path)
+                if target.compare is not None:
+                    write_image(target.compare, comparison(model.task.baseline(prepared), prepared, results, seeds))
+            except (PaletteError, OSError) as exc:
+                report.failed.append((str(target.source), f"cannot write output: {exc}"))
+            bar.update(len(seeds))
+            tqdm.write(f"{target.source} -> {', '.join(map(str, target.outputs))}")
+    bar.close()
+    return report
