@@ -48,12 +48,22 @@ def _linear_rgb(lightness: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarr
     return xyz @ _XYZ_TO_RGB.T
 
 
-def lab_to_bgr_keeping_lightness(lightness8: np.ndarray, ab: np.ndarray, iterations: int = 12) -> np.ndarray:
+def lab_to_bgr_keeping_lightness(lightness8: np.ndarray, ab: np.ndarray, iterations: int = 12,
+                                  band: int = 128) -> np.ndarray:
     """8-bit L (H, W) and ab in [-1, 1] (H, W, 2) as BGR ``uint8`` that keeps that L.
 
     Colours outside the sRGB gamut are not clipped channel by channel (which changes
-    lightness and hue): their chroma is scaled down, by bisection, until they fit.
+    lightness and hue): their chroma is scaled down, by bisection, until they fit. Works on
+    ``band`` rows at a time, so a large photo needs float temporaries for a band, not for all of it.
     """
+    out = np.empty((*lightness8.shape, 3), np.uint8)
+    for top in range(0, lightness8.shape[0], band):
+        rows = slice(top, top + band)
+        out[rows] = _keep_lightness(lightness8[rows], ab[rows], iterations)
+    return out
+
+
+def _keep_lightness(lightness8: np.ndarray, ab: np.ndarray, iterations: int) -> np.ndarray:
     lab = np.empty((*lightness8.shape, 3), np.float32)
     lab[..., 0] = lightness8 * (100 / 255)
     lab[..., 1:] = (np.asarray(ab, np.float32) + 1) * 127.5 - 128
