@@ -116,6 +116,7 @@ def test_bad_files_fail_one_line_each_and_good_ones_are_written(checkpoint, tmp_
         "text.jpg": b"this is not a picture",
         "empty.png": b"",
         "bomb.png": png_header_only(20000, 20000),
+        "zero.png": png_header_only(0, 0),
     }
     for name, data in bad.items():
         (folder / name).write_bytes(data)
