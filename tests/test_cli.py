@@ -1,6 +1,7 @@
 """The installed ``palette-kit`` executable end to end, and its one-line errors for bad input."""
 import os
 import subprocess
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -137,3 +138,16 @@ def test_train_on_a_corrupt_image_names_it(tmp_path):
                  "--no-wandb", "--out", tmp_path / "run", "--sample-steps", 2)
     assert_one_line_error(result, "truncated image", "bad.jpg")
     assert not (tmp_path / "run").exists()  # failed before any checkpoint: the new run folder is removed
+
+
+def test_infer_uses_the_shipped_model_by_default(tmp_path):
+    """No --checkpoint: the colorization plugin's bundled model (checksum-verified at load) colours the sample."""
+    sample = Path(__file__).resolve().parents[1] / "samples" / "seeding-gray.jpg"
+    result = run("infer", "--task", "colorization", sample, "--output", tmp_path / "out.png", "--steps", 3)
+    assert result.returncode == 0, result.stderr
+    gray, out = cv2.imread(str(sample)), cv2.imread(str(tmp_path / "out.png"))
+    assert out.shape == gray.shape
+    l_in = cv2.cvtColor(gray, cv2.COLOR_BGR2LAB)[..., 0].astype(int)
+    l_out = cv2.cvtColor(out, cv2.COLOR_BGR2LAB)[..., 0].astype(int)
+    assert np.abs(l_in - l_out).max() <= 8 and np.abs(l_in - l_out).mean() < 1.0
+    assert cv2.cvtColor(out, cv2.COLOR_BGR2LAB)[..., 1:].astype(int).std() > 1  # it added colour
