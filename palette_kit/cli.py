@@ -228,6 +228,20 @@ def train(task_name: str, data: Path, preset_name: str, image_size: int | None, 
                    f"checkpoint {out / 'best'}")
 
 
+def _load_model(task_name: str, checkpoint: Path | None, steps: int | None) -> tuple[Palette, Path]:
+    """The checkpoint (default: the one the task ships) as a model for ``task_name``, checked against ``steps``."""
+    checkpoint = checkpoint or load_task(task_name).default_checkpoint
+    if checkpoint is None:
+        raise InputError(f"task {task_name!r} ships no default model; pass --checkpoint")
+    model = Palette.load(checkpoint)
+    if model.task.name != task_name:
+        raise CheckpointError(f"checkpoint {checkpoint} is for task {model.task.name!r}, not {task_name!r}")
+    total = model.schedule["sample"]["num_train_timesteps"]
+    if steps and steps > total:
+        raise InputError(f"--steps must be at most {total} for this checkpoint")
+    return model, checkpoint
+
+
 @main.command()
 @click.option("--task", "task_name", required=True, help="Task plugin name (see `palette-kit tasks`).")
 @click.option("--data", required=True, type=click.Path(path_type=Path),
@@ -254,15 +268,7 @@ def evaluate(task_name: str, data: Path, checkpoint: Path | None, steps: int | N
     from palette_kit.imageio import list_images
 
     paths = list_images(data)[:limit]
-    checkpoint = checkpoint or load_task(task_name).default_checkpoint
-    if checkpoint is None:
-        raise InputError(f"task {task_name!r} ships no default model; pass --checkpoint")
-    model = Palette.load(checkpoint)
-    if model.task.name != task_name:
-        raise CheckpointError(f"checkpoint {checkpoint} is for task {model.task.name!r}, not {task_name!r}")
-    total = model.schedule["sample"]["num_train_timesteps"]
-    if steps and steps > total:
-        raise InputError(f"--steps must be at most {total} for this checkpoint")
+    model, checkpoint = _load_model(task_name, checkpoint, steps)
     model.to(Runtime.pick(device))
     rows, failures = run_evaluation(model, paths, steps, scheduler, seed, batch_size)
     for path, reason in failures:
@@ -312,17 +318,8 @@ def infer(inputs: tuple[str, ...], task_name: str, checkpoint: Path | None, outp
     task's options). A file that fails is reported on one line and the others are still written."""
     from palette_kit import inference
 
-    task_cls = load_task(task_name)
-    checkpoint = checkpoint or task_cls.default_checkpoint
-    if checkpoint is None:
-        raise InputError(f"task {task_name!r} ships no default model; pass --checkpoint")
-    model = Palette.load(checkpoint)
-    if model.task.name != task_name:
-        raise CheckpointError(f"checkpoint {checkpoint} is for task {model.task.name!r}, not {task_name!r}")
-    total = model.schedule["sample"]["num_train_timesteps"]
-    if steps and steps > total:
-        raise InputError(f"--steps must be at most {total} for this checkpoint")
-    infer_options = resolve_options(task_cls.infer_options, task_options or {}, task_name)
+    model, checkpoint = _load_model(task_name, checkpoint, steps)
+    infer_options = resolve_options(type(model.task).infer_options, task_options or {}, task_name)
     sources, problems = collect_inputs(list(inputs))
     seeds = [seed + k for k in range(num_samples)]
     targets = inference.plan(sources, task_name, output, seeds, ext, compare)

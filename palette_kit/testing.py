@@ -10,6 +10,7 @@ pytest then runs every ``test_*`` check below against ``MyTask``. Requires pytes
 """
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, ClassVar
@@ -42,6 +43,15 @@ def palette_kit_exe() -> str:
     exe = Path(sys.executable).with_name("palette-kit")
     assert exe.exists(), f"palette-kit is not installed in this environment: {exe} (pip install -e .)"
     return str(exe)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """A command's failure as users should see it: exit status 1, no traceback, and exactly one
+    ``Error:`` line on stderr (progress bars aside) holding every fragment."""
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and all(f in errors[0] for f in fragments), result.stderr
 
 
 class TaskContractTest:

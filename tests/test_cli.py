@@ -7,22 +7,12 @@ import cv2
 import numpy as np
 import pytest
 
-from palette_kit.testing import palette_kit_exe, synthetic_photo as make_photo
+from palette_kit.testing import assert_one_line_error, palette_kit_exe, synthetic_photo as make_photo
 
 
 def run(*args) -> subprocess.CompletedProcess:
     return subprocess.run([palette_kit_exe(), *map(str, args)], capture_output=True, text=True,
                           env={**os.environ, "WANDB_MODE": "disabled"})
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    """Exit status 1, no traceback, and one message line (progress bars aside) with every fragment."""
-    assert result.returncode == 1
-    assert "Traceback" not in result.stderr, result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
-    assert len(errors) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in errors[0], result.stderr
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from palette_kit.testing import palette_kit_exe
+from palette_kit.testing import assert_one_line_error, palette_kit_exe
 from palette_kit.training.state import find_checkpoints, load_state
 
 MAX_STEPS = 12
@@ -113,12 +113,6 @@ def finished_run(tmp_path_factory) -> tuple[Path, Path]:
     result = run(train_args(root / "data", root / "run", "--max-steps", 2))
     assert result.returncode == 0, result.stderr
     return root / "data", root / "run"
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
-    assert len(errors) == 1 and all(f in errors[0] for f in fragments), result.stderr
 
 
 def test_bad_resumes_are_one_line_errors_that_change_nothing(finished_run, tmp_path):

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from palette_kit.testing import palette_kit_exe, synthetic_photo
+from palette_kit.testing import assert_one_line_error, palette_kit_exe, synthetic_photo
 
 TASK = "jpeg-restoration"
 
@@ -17,16 +17,6 @@ def run(*args) -> subprocess.CompletedProcess:
     """The executable with ``args``; one torch thread, as spinning threads waste a small shared CPU."""
     return subprocess.run([palette_kit_exe(), *map(str, args)], capture_output=True, text=True,
                           env={**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"})
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    """Exit status 1, no traceback, and one ``Error:`` line (progress bars aside) with every fragment."""
-    assert result.returncode == 1, result.stderr
-    assert "Traceback" not in result.stderr, result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
-    assert len(errors) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in errors[0], result.stderr
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from palette_kit.testing import palette_kit_exe, synthetic_photo
+from palette_kit.testing import assert_one_line_error, palette_kit_exe, synthetic_photo
 
 EXE = palette_kit_exe()
 
@@ -66,12 +66,6 @@ def test_infer_default_margin_is_a_quarter_on_every_side(trained, picture):
     out = cv2.imread(str(path.with_name("in put.uncropping.png")))
     assert out.shape == (30 + 2 * 8, 40 + 2 * 10, 3)
     assert out[8:38, 10:50].tobytes() == image.tobytes()
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
-    assert len(errors) == 1 and all(f in errors[0] for f in fragments), result.stderr
 
 
 def test_infer_bad_input_writes_nothing(trained, picture, tmp_path):
