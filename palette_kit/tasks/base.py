@@ -26,6 +26,7 @@ from palette_kit.errors import InputError
 
 Split = Literal["train", "val"]
 
+
 @dataclass(frozen=True)
 class Option:
     """A task setting, offered on the command line as ``--name`` (underscores become dashes).

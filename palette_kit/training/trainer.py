@@ -28,6 +28,7 @@ from palette_kit.training.order import EpochOrder
 from palette_kit.training.state import TrainingState, capture_rng, prune, restore_rng, save_state
 from palette_kit.training.tracking import Run
 
+
 @dataclass
 class TrainSettings:
     epochs: int = 10

@@ -7,4 +7,3 @@ class TestJpegRestorationContract(TaskContractTest):
     task_class = JpegRestoration
     # The target is the picture itself, so it round-trips exactly (up to float rounding).
     round_trip_tolerance = 0.5
-
