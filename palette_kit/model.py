@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from diffusers.utils.torch_utils import randn_tensor
 
 from palette_kit.checkpoint import load_checkpoint, save_checkpoint
 from palette_kit.diffusion.denoiser import Denoiser
 from palette_kit.diffusion.loss import PaletteLoss
+from palette_kit.diffusion.noise import randn
 from palette_kit.diffusion.presets import make_scheduler
 from palette_kit.diffusion.sampler import Callback, EpsModel, Generators, Scheduler, restore
 from palette_kit.diffusion.schedule import LinearSchedule
@@ -98,8 +98,7 @@ class Palette:
         else is in the batch. Runs as set by ``to`` (default: float32 where the weights are).
         """
         b, _, h, w = y_cond.shape
-        y_T = randn_tensor((b, self.task.target_channels, h, w), generator=generator, device=y_cond.device,
-                           dtype=torch.float32)
+        y_T = randn((b, self.task.target_channels, h, w), generator, y_cond.device)
         return restore(self._eps or self.net, y_cond, y_T, self.scheduler(scheduler), steps or self.sampling["steps"],
                        generator=generator, callback=callback, hook=self.task.sampling_hook(y_cond),
                        progress=progress)

@@ -1,12 +1,13 @@
 """The backbone: shapes, the seed preset's size, zero init, gamma wiring, attention, checkpointing, config."""
 import json
+import math
 
 import pytest
 import torch
 
 from palette_kit.errors import InputError
 from palette_kit.nn import unet as unet_module
-from palette_kit.nn.unet import PRESETS, AttentionBlock, UNet, UNetConfig, preset
+from palette_kit.nn.unet import PRESETS, AttentionBlock, UNet, UNetConfig, gamma_embedding, noise_features, preset
 
 
 def n_params(model: torch.nn.Module) -> int:
@@ -82,6 +83,24 @@ def test_gamma_changes_the_output(tiny):
     assert not torch.allclose(out[0], out[1], atol=1e-4)
     assert torch.allclose(again[0], again[1], atol=1e-6)
     assert torch.allclose(again[0], out[0], atol=1e-6)
+
+
+def test_log1p_snr_input_separates_the_low_noise_levels_gamma_does_not():
+    gamma = torch.tensor([1 - 1e-3, 1 - 1e-5])
+    near = {kind: gamma_embedding(noise_features(gamma, kind), 32) for kind in ("gamma", "log1p_snr")}
+    assert (near["gamma"][0] - near["gamma"][1]).abs().max() < 1e-3
+    assert (near["log1p_snr"][0] - near["log1p_snr"][1]).abs().max() > 0.5
+    features = noise_features(torch.tensor([0.0, 1e-20, 0.5, 1 - 1e-6, 1.0]), "log1p_snr")
+    expected = torch.tensor([0.0, 0.0, math.log(2), math.log(1e6)])
+    assert torch.allclose(features[:4], expected, rtol=2e-2) and torch.isfinite(features[4])
+
+
+def test_noise_input_is_checked_and_saved():
+    assert preset("small", 3, 2).noise_input == "log1p_snr" and preset("seed", 3, 2).noise_input == "gamma"
+    with pytest.raises(InputError, match="noise_input must be one of gamma, log1p_snr"):
+        preset("tiny", 3, 2, noise_input="t")
+    legacy = {k: v for k, v in preset("small", 3, 2).to_dict().items() if k != "noise_input"}
+    assert UNetConfig.from_dict(legacy).noise_input == "gamma"  # checkpoints from before the option
 
 
 def test_attention_matches_a_plain_softmax_reference():

@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import torch
-from diffusers.utils.torch_utils import randn_tensor
-
+from palette_kit.diffusion.noise import randn
 from palette_kit.diffusion.sampler import SamplingHook
 
 
@@ -18,7 +17,7 @@ def keep_known(known: torch.Tensor, unknown: torch.Tensor) -> SamplingHook:
 
     def hook(y_t: torch.Tensor, gamma: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         g = gamma.view(-1, 1, 1, 1).to(y_t.dtype)
-        eps = randn_tensor(y_t.shape, generator=generator, device=y_t.device, dtype=y_t.dtype)
+        eps = randn(y_t.shape, generator, y_t.device, y_t.dtype)
         noised = g.sqrt() * known + (1 - g).sqrt() * eps
         return unknown * y_t + (1 - unknown) * noised
 

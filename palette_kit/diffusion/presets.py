@@ -3,10 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
-from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
-
 from palette_kit.diffusion.sampler import Scheduler
 from palette_kit.diffusion.schedule import LinearSchedule
 from palette_kit.errors import InputError
@@ -30,21 +26,6 @@ SCHEDULES: dict[str, dict[str, dict[str, Any]]] = {
 SCHEDULERS = ("linear", "ddpm", "ddim", "dpmsolver")
 
 
-class StridedDDIMScheduler(DDIMScheduler):
-    """diffusers' DDIM on the timesteps its ``step`` assumes: ``k * (T // steps) - 1`` for k = steps..1.
-
-    ``DDIMScheduler.step`` always jumps by ``T // steps``, but its spacings round ``T / steps``
-    ("trailing", "linspace") or start low ("leading": one step is at t = 0): when ``steps`` does
-    not divide ``T``, the sample would sit at one noise level while the model is told another.
-    These timesteps start at most ``T mod steps`` below ``T - 1`` and end on the clean sample.
-    """
-
-    def set_timesteps(self, num_inference_steps: int, device: str | torch.device | None = None) -> None:
-        super().set_timesteps(num_inference_steps, device)
-        stride = self.config.num_train_timesteps // num_inference_steps
-        self.timesteps = torch.arange(num_inference_steps, 0, -1, device=device) * stride - 1
-
-
 def schedule_preset(name: str) -> dict[str, dict[str, Any]]:
     """The train and sample schedule configs of a named preset."""
     if name not in SCHEDULES:
@@ -59,14 +40,18 @@ def make_scheduler(kind: str, schedule: dict[str, Any]) -> Scheduler:
     thresholding with a ceiling of 1, which is exactly that clip), and its first step is at or
     next to ``T - 1``, pure noise ("trailing" spacing; see ``StridedDDIMScheduler`` for DDIM).
     """
-    common = {**schedule, "beta_schedule": "linear", "prediction_type": "epsilon", "timestep_spacing": "trailing"}
+    if kind not in SCHEDULERS:
+        raise InputError(f"unknown scheduler {kind!r}; choose from: {', '.join(SCHEDULERS)}")
     if kind == "linear":
         return LinearSchedule(**schedule)
+    from diffusers import DDPMScheduler, DPMSolverMultistepScheduler  # slow to import: only when used
+
+    from palette_kit.diffusion.ddim import StridedDDIMScheduler
+
+    common = {**schedule, "beta_schedule": "linear", "prediction_type": "epsilon", "timestep_spacing": "trailing"}
     if kind == "ddpm":
         return DDPMScheduler(**common, clip_sample=True, variance_type="fixed_small")
     if kind == "ddim":
         return StridedDDIMScheduler(**common, clip_sample=True, set_alpha_to_one=True)
-    if kind == "dpmsolver":
-        return DPMSolverMultistepScheduler(**common, algorithm_type="dpmsolver++", solver_order=2,
-                                           thresholding=True, sample_max_value=1.0, final_sigmas_type="zero")
-    raise InputError(f"unknown scheduler {kind!r}; choose from: {', '.join(SCHEDULERS)}")
+    return DPMSolverMultistepScheduler(**common, algorithm_type="dpmsolver++", solver_order=2,
+                                       thresholding=True, sample_max_value=1.0, final_sigmas_type="zero")

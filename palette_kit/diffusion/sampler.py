@@ -1,15 +1,15 @@
 """Samplers: plain functions with one signature, driven by any scheduler with diffusers' contract."""
 from __future__ import annotations
 
-from typing import Callable, Protocol, Union
+from typing import Callable, Protocol
 
 import torch
 from tqdm.auto import tqdm
 
+from palette_kit.diffusion.noise import Generators
+
 #: The eps-model: (y_t, y_cond, gamma (B,)) -> predicted eps, e.g. a ``Denoiser``.
 EpsModel = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-#: One generator for the batch, or one per sample (each sample's noise then depends on its own alone).
-Generators = Union[torch.Generator, list[torch.Generator], None]
 #: Called at every step with (step index, timestep, y_t, the y_0 the model predicts from that y_t).
 Callback = Callable[[int, int, torch.Tensor, torch.Tensor], None]
 #: Applied after every step to (y_t, gamma of that y_t (B,), generators); returns the y_t to go on with.

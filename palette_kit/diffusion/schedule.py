@@ -5,19 +5,41 @@ Notation follows Palette: ``gamma_t`` is the cumulative product of ``1 - beta``
 The schedule is kept in float64; tensors handed to a model are float32.
 
 Why by hand: the project needs Palette's exact float64 schedule and its posterior, and a
-reference to test diffusers' ``DDPMScheduler`` against (``tests/test_schedule.py``).
+reference to test diffusers' ``DDPMScheduler`` against (``tests/test_schedule.py``). It does not
+import diffusers (whose import costs more than torch's on a small CPU): the default sampler then
+starts without it. Its config (the constructor arguments) is saved and loaded like a diffusers
+scheduler's, as ``scheduler_config.json``.
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any, NamedTuple
+
 import numpy as np
 import torch
-from diffusers.configuration_utils import ConfigMixin, register_to_config
-from diffusers.schedulers.scheduling_ddpm import DDPMSchedulerOutput
-from diffusers.schedulers.scheduling_utils import SchedulerMixin
-from diffusers.utils.torch_utils import randn_tensor
+
+from palette_kit.diffusion.noise import Generators, randn
 
 
-class LinearSchedule(SchedulerMixin, ConfigMixin):
+class StepOutput(NamedTuple):
+    """What ``step`` returns, under the names diffusers' scheduler outputs use."""
+
+    prev_sample: torch.Tensor
+    pred_original_sample: torch.Tensor
+
+
+class ScheduleConfig(dict):
+    """A schedule's constructor arguments; its fields read as attributes too, as in diffusers."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class LinearSchedule:
     """Betas linear in ``[beta_start, beta_end]`` over ``num_train_timesteps`` steps.
 
     ``set_timesteps(n)`` strides through the schedule with diffusers' "trailing" spacing
@@ -28,7 +50,6 @@ class LinearSchedule(SchedulerMixin, ConfigMixin):
     config_name = "scheduler_config.json"
     order = 1
 
-    @register_to_config
     def __init__(
         self,
         num_train_timesteps: int = 2000,
@@ -36,6 +57,8 @@ class LinearSchedule(SchedulerMixin, ConfigMixin):
         beta_end: float = 1e-2,
         clip_sample: bool = True,
     ) -> None:
+        self.config = ScheduleConfig(num_train_timesteps=num_train_timesteps, beta_start=beta_start,
+                                     beta_end=beta_end, clip_sample=clip_sample)
         betas = np.linspace(beta_start, beta_end, num_train_timesteps, dtype=np.float64)
         self.gammas = torch.from_numpy(np.cumprod(1.0 - betas))
         self.alphas_cumprod = self.gammas  # the name diffusers' samplers read
@@ -72,9 +95,9 @@ class LinearSchedule(SchedulerMixin, ConfigMixin):
         model_output: torch.Tensor,
         timestep: int,
         sample: torch.Tensor,
-        generator: torch.Generator | None = None,
+        generator: Generators = None,
         return_dict: bool = True,
-    ) -> DDPMSchedulerOutput | tuple[torch.Tensor, torch.Tensor]:
+    ) -> StepOutput | tuple[torch.Tensor, torch.Tensor]:
         """One ancestral step: y_0 from eps (clipped), then a draw from the posterior."""
         t, s = int(timestep), self.previous_timestep(timestep)
         gamma_t, gamma_s = self.gamma(t), self.gamma(s)
@@ -87,10 +110,22 @@ class LinearSchedule(SchedulerMixin, ConfigMixin):
         y_s = mean.to(sample.dtype)
         if s >= 0:  # no noise at the last step
             variance = (1 - gamma_s) / (1 - gamma_t) * (1 - alpha)
-            noise = randn_tensor(sample.shape, generator=generator, device=sample.device, dtype=sample.dtype)
+            noise = randn(sample.shape, generator, sample.device, sample.dtype)
             y_s = y_s + variance.clamp(min=1e-20).sqrt().to(sample.dtype) * noise
         y_0 = y_0.to(sample.dtype)
-        return DDPMSchedulerOutput(prev_sample=y_s, pred_original_sample=y_0) if return_dict else (y_s, y_0)
+        return StepOutput(y_s, y_0) if return_dict else (y_s, y_0)
 
     def __len__(self) -> int:
         return self.config.num_train_timesteps
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        """Write the config to ``folder/scheduler_config.json``."""
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        config = {"_class_name": type(self).__name__, **self.config}
+        (Path(folder) / self.config_name).write_text(json.dumps(config, indent=2) + "\n")
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path) -> LinearSchedule:
+        """The schedule whose config ``save_pretrained`` wrote to ``folder``."""
+        config = json.loads((Path(folder) / cls.config_name).read_text())
+        return cls(**{k: v for k, v in config.items() if not k.startswith("_")})

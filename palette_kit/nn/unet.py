@@ -4,7 +4,7 @@ The network maps ``x`` (B, in_channels, H, W) and ``gamma`` (B,) in [0, 1] to a 
 (B, out_channels, H, W); it knows nothing about tasks or noise schedules. H and W must be multiples
 of ``2 ** (len(channel_mults) - 1)``.
 
-Architecture: a sinusoidal embedding of ``gamma`` feeds every residual block through a scale-shift
+Architecture: a sinusoidal embedding of the noise level feeds every residual block through a scale-shift
 (FiLM) GroupNorm; the encoder has ``res_blocks`` residual blocks per level and a down-sampling
 residual block between levels; the middle is residual - attention - residual; the decoder mirrors the
 encoder with ``res_blocks + 1`` blocks per level, each taking one skip connection, and an
@@ -18,6 +18,13 @@ The tutorial (and Palette's code) compares its ``attn_res = [16]`` with the down
 only. Counted with in 3 / out 2 channels, 128 px, inner 64, mults 1-2-4-8, 2 res blocks:
 attention in the middle only gives 62,639,042 parameters (the tutorial's 62.6 M), attention also at the
 16x16 level gives 67,897,282 (67.9 M). The "seed" preset therefore sets ``attention_resolutions=()``.
+
+Noise-level input (``noise_input``): Palette embeds ``gamma`` itself. Its sinusoids have periods of
+2 pi and longer, so every gamma above about 0.99 maps to nearly the same embedding, and the network
+cannot tell 1 - gamma = 1e-5 from 1e-3, the noise levels where the last sampling steps remove the
+last speckles. ``"log1p_snr"`` embeds ``log(1 + gamma / (1 - gamma)) = -log(1 - gamma)`` instead: zero
+at pure noise (so noise levels beyond the training schedule's end embed like its end, as with
+gamma), and spread evenly over the decades of 1 - gamma near the clean end.
 """
 from __future__ import annotations
 
@@ -33,6 +40,7 @@ from torch.utils.checkpoint import checkpoint
 from palette_kit.errors import InputError
 
 NORM_GROUPS = 32
+NOISE_INPUTS = ("gamma", "log1p_snr")
 
 
 @dataclass(frozen=True)
@@ -49,8 +57,11 @@ class UNetConfig:
     dropout: float = 0.2
     image_size: int = 128
     checkpointing: bool = False
+    noise_input: str = "gamma"
 
     def __post_init__(self) -> None:
+        if self.noise_input not in NOISE_INPUTS:
+            raise ValueError(f"noise_input must be one of {', '.join(NOISE_INPUTS)}, got {self.noise_input!r}")
         object.__setattr__(self, "channel_mults", tuple(self.channel_mults))
         object.__setattr__(self, "attention_resolutions", tuple(self.attention_resolutions))
         widths = [self.inner_channels * mult for mult in self.channel_mults]
@@ -85,7 +96,7 @@ PRESETS: dict[str, dict[str, Any]] = {
              "head_channels": 32, "dropout": 0.0, "image_size": 32},
     # A CPU-friendly shipped model: a few million parameters, fp16 weights well under 16 MiB.
     "small": {"inner_channels": 32, "channel_mults": (1, 2, 2, 4), "res_blocks": 2, "attention_resolutions": (16,),
-              "head_channels": 32, "dropout": 0.1, "image_size": 64},
+              "head_channels": 32, "dropout": 0.1, "image_size": 64, "noise_input": "log1p_snr"},
 }
 
 
@@ -106,6 +117,12 @@ def gamma_embedding(gamma: torch.Tensor, dim: int, max_period: float = 10000.0) 
     args = gamma.float()[:, None] * freqs[None]
     embedding = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
     return F.pad(embedding, (0, dim % 2))
+
+
+def noise_features(gamma: torch.Tensor, kind: str) -> torch.Tensor:
+    """What the embedding sees of noise levels ``gamma`` (B,): gamma itself or ``-log(1 - gamma)``."""
+    gamma = gamma.float()
+    return gamma if kind == "gamma" else -torch.log1p(-gamma.clamp(max=1 - 1e-7))
 
 
 class GroupNorm32(nn.GroupNorm):
@@ -233,7 +250,8 @@ class UNet(nn.Module):
         multiple = self.config.size_multiple
         if x.shape[-2] % multiple or x.shape[-1] % multiple:
             raise ValueError(f"input size {tuple(x.shape[-2:])} must be a multiple of {multiple} in both dimensions")
-        emb = self.embed(gamma_embedding(gamma.reshape(-1), self.config.inner_channels).to(x.dtype))
+        features = noise_features(gamma.reshape(-1), self.config.noise_input)
+        emb = self.embed(gamma_embedding(features, self.config.inner_channels).to(x.dtype))
         h = self.conv_in(x)
         skips = [h]
         for stage in self.encoder:

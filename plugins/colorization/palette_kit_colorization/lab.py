@@ -6,8 +6,11 @@ All functions take pictures of shape (..., H, W, 3): a single picture or a batch
 """
 from __future__ import annotations
 
+from functools import cache
+
 import cv2
 import numpy as np
+import torch
 
 from palette_kit.imageio import to_unit, to_uint8
 
@@ -35,28 +38,59 @@ def lightness(bgr: np.ndarray) -> np.ndarray:
 
 # OpenCV's D65 white point and XYZ -> linear sRGB matrix (cv2.cvtColor's own constants).
 _WHITE_X, _WHITE_Z = 0.950456, 1.088754
-_XYZ_TO_RGB = np.array([[3.240479, -1.53715, -0.498535],
-                        [-0.969256, 1.875991, 0.041556],
-                        [0.055648, -0.204043, 1.057311]], np.float32)
+_XYZ_TO_RGB = ((3.240479, -1.53715, -0.498535),
+               (-0.969256, 1.875991, 0.041556),
+               (0.055648, -0.204043, 1.057311))
+_EPSILON = 6 / 29
+_TOLERANCE = 1e-4
+#: Pixels composed at a time: float temporaries for a million pixels, not for the whole photo.
+BAND_PIXELS = 2 ** 20
 
 
-def _linear_rgb(lightness: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """CIE Lab (L in 0..100) to unclipped linear RGB, shape (N, 3)."""
-    fy = (lightness + 16) / 116
-    f = np.stack([fy + a / 500, fy, fy - b / 200], axis=-1)
-    xyz = np.where(f > 6 / 29, f ** 3, 3 * (6 / 29) ** 2 * (f - 4 / 29)) * np.array([_WHITE_X, 1, _WHITE_Z], np.float32)
-    return xyz @ _XYZ_TO_RGB.T
+def _f_inverse(f: torch.Tensor) -> torch.Tensor:
+    """The inverse of CIE Lab's companding function."""
+    return torch.where(f > _EPSILON, f * f * f, (3 * _EPSILON ** 2) * (f - 4 / 29))
 
 
-def lab_to_bgr_keeping_lightness(lightness8: np.ndarray, ab: np.ndarray, iterations: int = 12,
-                                  band: int = 128) -> np.ndarray:
+@cache
+def _lightness_terms() -> tuple[torch.Tensor, torch.Tensor]:
+    """``fy`` and Y of each of the 256 8-bit L levels."""
+    fy = (torch.arange(256, dtype=torch.float32) * (100 / 255) + 16) / 116
+    return fy, _f_inverse(fy)
+
+
+def _in_srgb_gamut(level: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Whether colours (8-bit L ``level``, CIE a and b) have linear sRGB in [0, 1], to a tolerance."""
+    fy, y = (terms[level] for terms in _lightness_terms())
+    x = _f_inverse(fy + a / 500) * _WHITE_X
+    z = _f_inverse(fy - b / 200) * _WHITE_Z
+    inside = torch.ones_like(a, dtype=torch.bool)
+    for to_x, to_y, to_z in _XYZ_TO_RGB:
+        channel = to_x * x + to_y * y + to_z * z
+        inside &= (channel >= -_TOLERANCE) & (channel <= 1 + _TOLERANCE)
+    return inside
+
+
+def _fitting_chroma_scale(level: torch.Tensor, ab: torch.Tensor, iterations: int) -> torch.Tensor:
+    """For colours outside the gamut: the largest factor on their chroma that brings them in, by bisection."""
+    low, high = torch.zeros(len(level)), torch.ones(len(level))
+    for _ in range(iterations):
+        middle = (low + high) / 2
+        fits = _in_srgb_gamut(level, ab[:, 0] * middle, ab[:, 1] * middle)
+        low, high = torch.where(fits, middle, low), torch.where(fits, high, middle)
+    return low
+
+
+def lab_to_bgr_keeping_lightness(lightness8: np.ndarray, ab: np.ndarray, iterations: int = 10) -> np.ndarray:
     """8-bit L (H, W) and ab in [-1, 1] (H, W, 2) as BGR ``uint8`` that keeps that L.
 
     Colours outside the sRGB gamut are not clipped channel by channel (which changes
-    lightness and hue): their chroma is scaled down, by bisection, until they fit. Works on
-    ``band`` rows at a time, so a large photo needs float temporaries for a band, not for all of it.
+    lightness and hue): their chroma is scaled down, by bisection, until they fit (``iterations``
+    halvings: 2^-10 of the chroma is under 0.2 CIE units, finer than 8-bit output resolves). Works on
+    bands of about ``BAND_PIXELS`` pixels, so a large photo needs float temporaries for a band only.
     """
     out = np.empty((*lightness8.shape, 3), np.uint8)
+    band = max(1, BAND_PIXELS // max(1, lightness8.shape[1]))
     for top in range(0, lightness8.shape[0], band):
         rows = slice(top, top + band)
         out[rows] = _keep_lightness(lightness8[rows], ab[rows], iterations)
@@ -64,20 +98,10 @@ def lab_to_bgr_keeping_lightness(lightness8: np.ndarray, ab: np.ndarray, iterati
 
 
 def _keep_lightness(lightness8: np.ndarray, ab: np.ndarray, iterations: int) -> np.ndarray:
-    lab = np.empty((*lightness8.shape, 3), np.float32)
-    lab[..., 0] = lightness8 * (100 / 255)
-    lab[..., 1:] = (np.asarray(ab, np.float32) + 1) * 127.5 - 128
-    flat = lab.reshape(-1, 3)
-    rgb = _linear_rgb(flat[:, 0], flat[:, 1], flat[:, 2])
-    outside = np.flatnonzero(((rgb < -1e-4) | (rgb > 1 + 1e-4)).any(axis=-1))
-    if outside.size:
-        lo, hi = np.zeros(outside.size, np.float32), np.ones(outside.size, np.float32)
-        light, a, b = flat[outside, 0], flat[outside, 1], flat[outside, 2]
-        for _ in range(iterations):
-            mid = (lo + hi) / 2
-            rgb = _linear_rgb(light, a * mid, b * mid)
-            fits = ((rgb >= -1e-4) & (rgb <= 1 + 1e-4)).all(axis=-1)
-            lo, hi = np.where(fits, mid, lo), np.where(fits, hi, mid)
-        flat[outside, 1:] *= lo[:, None]
-    bgr = cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
-    return np.clip(np.round(bgr * 255), 0, 255).astype(np.uint8)
+    level = torch.from_numpy(np.ascontiguousarray(lightness8).reshape(-1)).long()
+    chroma = torch.from_numpy(np.ascontiguousarray(ab, np.float32).reshape(-1, 2)) * 127.5 - 0.5  # CIE a, b
+    outside = (~_in_srgb_gamut(level, chroma[:, 0], chroma[:, 1])).nonzero().squeeze(1)
+    if len(outside):
+        chroma[outside] *= _fitting_chroma_scale(level[outside], chroma[outside], iterations)[:, None]
+    lab = torch.cat([level[:, None] * (100 / 255), chroma], dim=1).numpy().reshape(*lightness8.shape, 3)
+    return cv2.convertScaleAbs(cv2.cvtColor(lab, cv2.COLOR_LAB2BGR), alpha=255)

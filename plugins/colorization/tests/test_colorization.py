@@ -9,7 +9,8 @@ import torch
 from palette_kit.errors import InputError
 from palette_kit.tasks.base import Task
 from palette_kit_colorization import Colorization
-from palette_kit_colorization.lab import bgr_to_lab, lab_to_bgr
+from palette_kit_colorization import lab as lab_module
+from palette_kit_colorization.lab import bgr_to_lab, lab_to_bgr, lab_to_bgr_keeping_lightness
 
 SIZE = 16
 
@@ -86,6 +87,26 @@ def test_lab_to_bgr_clips_out_of_range_values():
 
 
 # --- datasets ---------------------------------------------------------------------------------------
+
+def test_keeping_lightness_scales_chroma_into_the_gamut_and_keeps_l(monkeypatch):
+    rng = np.random.default_rng(7)
+    lightness8 = rng.integers(0, 256, (37, 23)).astype(np.uint8)
+    ab = rng.uniform(-1, 1, (37, 23, 2)).astype(np.float32)  # mostly far outside sRGB
+    monkeypatch.setattr(lab_module, "BAND_PIXELS", 100)  # several bands, the last one short
+    out = lab_to_bgr_keeping_lightness(lightness8, ab)
+    assert out.shape == (37, 23, 3) and out.dtype == np.uint8
+    assert np.abs(lab_module.lightness(out).astype(int) - lightness8).max() <= 1  # 8-bit rounding only
+    # Hue is kept: the output's ab points the way the requested ab does, wherever it has chroma.
+    got = bgr_to_lab(out)[..., 1:] * 127.5 + 0.5
+    wanted = ab * 127.5 - 0.5
+    strong = np.hypot(*np.moveaxis(got, -1, 0)) > 20
+    cosine = (got * wanted).sum(-1) / (np.linalg.norm(got, axis=-1) * np.linalg.norm(wanted, axis=-1) + 1e-6)
+    assert strong.mean() > 0.5 and cosine[strong].min() > 0.95
+    # Colours inside the gamut are untouched: they match OpenCV's plain conversion.
+    inside = bgr_to_lab(photo(rng, 40, 30))
+    level = np.round((inside[..., 0] + 1) * 127.5).astype(np.uint8)
+    assert np.abs(lab_to_bgr_keeping_lightness(level, inside[..., 1:]).astype(int) - lab_to_bgr(inside)).max() <= 1
+
 
 def test_task_attributes(task):
     assert isinstance(task, Task)
