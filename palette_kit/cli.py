@@ -11,6 +11,7 @@ import click
 import torch
 
 from palette_kit import __version__
+from palette_kit.diffusion.denoiser import PREDICTIONS
 from palette_kit.diffusion.presets import SCHEDULERS, schedule_preset
 from palette_kit.errors import CheckpointError, InputError, PaletteError, PluginError
 from palette_kit.imageio import collect_inputs
@@ -128,6 +129,8 @@ def tasks() -> None:
 @click.option("--preset", "preset_name", default="small", show_default=True, help="UNet preset: tiny, small, seed.")
 @click.option("--image-size", type=click.IntRange(8), default=None, help="Model resolution (default: the preset's).")
 @click.option("--schedule", default="palette", show_default=True, help="Noise schedules: palette or seed.")
+@click.option("--prediction", type=click.Choice(PREDICTIONS), default="eps", show_default=True,
+              help="What the UNet predicts: eps (Palette) or v (better behaved when the target's spread is small).")
 @click.option("--sampler", "--scheduler", "scheduler", type=click.Choice(SCHEDULERS), default="linear",
               show_default=True, help=SAMPLER_HELP)
 @click.option("--sample-steps", type=click.IntRange(1), default=None,
@@ -167,8 +170,8 @@ def tasks() -> None:
 @click.option("--wandb/--no-wandb", "use_wandb", default=True, show_default=True,
               help="Track with Weights & Biases (offline when no API key is configured).")
 @click.option("--wandb-project", default="palette-kit", show_default=True)
-def train(task_name: str, data: Path, preset_name: str, image_size: int | None, schedule: str, scheduler: str,
-          sample_steps: int | None, resume: str | None, device: str, out: Path | None, use_wandb: bool,
+def train(task_name: str, data: Path, preset_name: str, image_size: int | None, schedule: str, prediction: str,
+          scheduler: str, sample_steps: int | None, resume: str | None, device: str, out: Path | None, use_wandb: bool,
           wandb_project: str, task_options: dict | None = None, **settings) -> None:
     """Train a model for a task on a folder of images (`--task NAME --help` lists the task's options).
 
@@ -188,7 +191,7 @@ def train(task_name: str, data: Path, preset_name: str, image_size: int | None, 
     if steps > schedules["sample"]["num_train_timesteps"]:
         raise InputError(f"--sample-steps must be at most {schedules['sample']['num_train_timesteps']}")
     torch.manual_seed(settings["seed"])  # the initial weights, the same on every rank and every rerun
-    model = Palette.create(task, unet, schedules, {"scheduler": scheduler, "steps": steps})
+    model = Palette.create(task, unet, schedules, {"scheduler": scheduler, "steps": steps}, prediction)
     state = None
     if resume is not None:
         if resume == "latest" and out is None:

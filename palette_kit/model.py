@@ -28,13 +28,15 @@ class Palette:
     net: Denoiser
     schedule: dict[str, dict[str, Any]]
     sampling: dict[str, Any] = field(default_factory=lambda: {"scheduler": "linear", "steps": 1000})
+    prediction: str = "eps"
     runtime: Runtime | None = field(default=None, init=False, repr=False)
     _eps: EpsModel | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def create(cls, task: Task, unet: UNetConfig, schedule: dict[str, dict[str, Any]],
-               sampling: dict[str, Any]) -> Palette:
-        return cls(task, Denoiser(UNet(unet), task.target_channels), schedule, sampling)
+               sampling: dict[str, Any], prediction: str = "eps") -> Palette:
+        """A fresh model; ``prediction`` is what its backbone predicts (see ``Denoiser``)."""
+        return cls(task, Denoiser(UNet(unet), task.target_channels, prediction), schedule, sampling, prediction)
 
     @property
     def unet_config(self) -> UNetConfig:
@@ -52,14 +54,16 @@ class Palette:
             "unet": self.unet_config.to_dict(),
             "schedule": self.schedule,
             "sampling": self.sampling,
+            "prediction": self.prediction,
         }
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Palette:
         try:
             task = load_task(config["task"]["name"])(**config["task"]["options"])
-            return cls.create(task, UNetConfig.from_dict(config["unet"]), config["schedule"], config["sampling"])
-        except (KeyError, TypeError) as exc:
+            return cls.create(task, UNetConfig.from_dict(config["unet"]), config["schedule"], config["sampling"],
+                              config.get("prediction", "eps"))  # checkpoints from before v-prediction: eps
+        except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"checkpoint config is incomplete or malformed: {type(exc).__name__}: {exc}") from exc
 
     def save(self, path: Path, dtype: torch.dtype | None = None, **extra: Any) -> None:
@@ -79,7 +83,7 @@ class Palette:
 
     def loss(self) -> PaletteLoss:
         """The training objective over this model's training schedule."""
-        return PaletteLoss(LinearSchedule(**self.schedule["train"]).gammas)
+        return PaletteLoss(LinearSchedule(**self.schedule["train"]).gammas, self.prediction)
 
     def scheduler(self, kind: str | None = None) -> Scheduler:
         return make_scheduler(kind or self.sampling["scheduler"], self.schedule["sample"])

@@ -55,3 +55,14 @@ def test_train_overhead_prints_both_rates():
     rows = [line.split("|") for line in result.stdout.splitlines() if line.startswith("| ") and "images/s" not in line]
     assert [row[1].strip() for row in rows] == ["bare Adam step", "Trainer step (EMA, clip, scaler, schedule)"]
     assert all(float(row[2]) > 0 for row in rows) and float(rows[0][3]) == 1.0
+
+
+def test_end_to_end_infer_benchmark_reports_every_size():
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "infer_e2e.py"), "--sizes", "64x48", "130x70", "--steps", "2"],
+        capture_output=True, text=True, timeout=300, check=True, env=env)
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("one 128 px colorization, model loaded: ") and line.endswith(" s") for line in lines)
+    rows = [line for line in lines if line.startswith("| 64 x 48") or line.startswith("| 130 x 70")]
+    assert len(rows) == 2 and all(row.endswith(" MB |") for row in rows), result.stdout

@@ -2,20 +2,22 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from palette_kit.diffusion.denoiser import Denoiser
 
 
 class PaletteLoss:
-    """eps-prediction MSE at a continuous noise level.
+    """Mean squared error of the network's own prediction at a continuous noise level.
 
     Draws ``t`` in ``[1, T)``, then ``gamma`` uniformly between ``gamma_t`` and ``gamma_{t-1}``
-    of the training schedule, noises ``y_0`` and regresses the noise.
+    of the training schedule, noises ``y_0`` and regresses the noise. For a v-predicting network
+    (``prediction="v"``) the eps error is ``sqrt(gamma)`` times its v error, so dividing the squared
+    eps error by ``gamma`` makes the loss the MSE of v; for ``"eps"`` it is Palette's eps MSE.
     """
 
-    def __init__(self, gammas: torch.Tensor) -> None:
+    def __init__(self, gammas: torch.Tensor, prediction: str = "eps") -> None:
         self.gammas = gammas.to(torch.float32)
+        self.prediction = prediction
 
     def __call__(
         self, net: Denoiser, y_0: torch.Tensor, y_cond: torch.Tensor, generator: torch.Generator | None = None
@@ -27,4 +29,5 @@ class PaletteLoss:
         gamma = (gammas[t] + (gammas[t - 1] - gammas[t]) * u).view(b, 1, 1, 1)
         eps = torch.randn(y_0.shape, device=device, generator=generator)
         y_t = gamma.sqrt() * y_0 + (1 - gamma).sqrt() * eps
-        return F.mse_loss(net(y_t, y_cond, gamma), eps)
+        error = (net(y_t, y_cond, gamma) - eps).square()
+        return (error / gamma if self.prediction == "v" else error).mean()

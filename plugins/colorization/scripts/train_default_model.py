@@ -7,8 +7,8 @@
 
 ``fetch`` downloads the Debian packages listed in ``photo-corpus.tsv`` (``apt-get download``, then
 ``dpkg -x``; no root install), copies the listed photos downscaled to a shorter side of 320 px,
-and keeps ``HELD_OUT`` apart as the validation split. ``train`` trains the ``small`` preset with
-random crops (50-100% of the shorter side), flips and Palette's schedules. ``export`` writes the
+and keeps ``HELD_OUT`` apart as the validation split. ``train`` trains the ``small`` preset
+(v-prediction) with random crops (50-100% of the shorter side), flips and Palette's schedules. ``export`` writes the
 best checkpoint with float16 weights into the package, with the attribution manifest beside it.
 ``table`` measures the exported model on the validation photos at every sampler and step count of
 ``GRID`` (``palette_kit.evaluate``, seed 0) and prints the model card's steps-vs-quality table.
@@ -77,7 +77,7 @@ def fetch(corpus: Path, work: Path) -> None:
 def train_model(work: Path, run_dir: Path, epochs: int, samples_per_epoch: int, batch_size: int, lr: float) -> None:
     task = Colorization()
     unet = preset("small", task.cond_channels + task.target_channels, task.target_channels)
-    model = Palette.create(task, unet, schedule_preset("palette"), SAMPLING)
+    model = Palette.create(task, unet, schedule_preset("palette"), SAMPLING, prediction="v")
     train_data = PictureDataset(list_images(work / "train"), unet.image_size, True, task.pair)
     val_data = PictureDataset(list_images(work / "val"), unet.image_size, False, task.pair)
     # A run of about 2000 optimizer steps: an EMA over the last ~500 of them, not Palette's 0.9999.
