@@ -28,7 +28,6 @@ class Palette:
     net: Denoiser
     schedule: dict[str, dict[str, Any]]
     sampling: dict[str, Any] = field(default_factory=lambda: {"scheduler": "linear", "steps": 1000})
-    prediction: str = "eps"
     runtime: Runtime | None = field(default=None, init=False, repr=False)
     _eps: EpsModel | None = field(default=None, init=False, repr=False)
 
@@ -36,11 +35,16 @@ class Palette:
     def create(cls, task: Task, unet: UNetConfig, schedule: dict[str, dict[str, Any]],
                sampling: dict[str, Any], prediction: str = "eps") -> Palette:
         """A fresh model; ``prediction`` is what its backbone predicts (see ``Denoiser``)."""
-        return cls(task, Denoiser(UNet(unet), task.target_channels, prediction), schedule, sampling, prediction)
+        return cls(task, Denoiser(UNet(unet), task.target_channels, prediction), schedule, sampling)
 
     @property
     def unet_config(self) -> UNetConfig:
         return self.net.backbone.config
+
+    @property
+    def prediction(self) -> str:
+        """What the backbone predicts: ``"eps"`` or ``"v"``."""
+        return self.net.prediction
 
     @property
     def image_size(self) -> int:

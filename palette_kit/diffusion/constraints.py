@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+
 from palette_kit.diffusion.noise import randn
 from palette_kit.diffusion.sampler import SamplingHook
 
