@@ -12,7 +12,7 @@ from palette_kit.model import Palette
 from palette_kit.nn.unet import UNet, preset
 from palette_kit.tasks import load_task
 
-from test_training import fixed_loss
+from test_training import overfit
 
 
 class Constant(torch.nn.Module):
@@ -66,21 +66,10 @@ def make_model(prediction: str) -> Palette:
 def test_tiny_v_model_overfits_a_fixed_batch(photo_folder):
     """200 Adam steps on one batch of 4 must cut the v loss by at least 4x."""
     model = make_model("v")
-    data = model.task.dataset(photo_folder, "train", 32, seed=0)
-    y_0 = torch.stack([data[i]["y_0"] for i in range(4)])
-    y_cond = torch.stack([data[i]["y_cond"] for i in range(4)])
-    before = fixed_loss(model, y_0, y_cond)
-    loss_fn, optimizer = model.loss(), torch.optim.Adam(model.net.parameters(), lr=2e-3)
-    model.net.train()
-    for _ in range(200):
-        optimizer.zero_grad()
-        loss_fn(model.net, y_0, y_cond).backward()
-        optimizer.step()
-    model.net.eval()
-    after = fixed_loss(model, y_0, y_cond)
+    before, after, y_cond = overfit(model, photo_folder)
     assert after < before / 4, (before, after)
     sample = model.sample(y_cond, generator=torch.Generator().manual_seed(0))
-    assert sample.shape == y_0.shape and sample.abs().max() <= 1
+    assert sample.shape == (4, 2, 32, 32) and sample.abs().max() <= 1
 
 
 def test_checkpoints_remember_the_prediction(tmp_path):
