@@ -11,14 +11,15 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from palette_kit.errors import CheckpointError
 from palette_kit.imageio import umask_mode
+from palette_kit.schema import MAX_CONFIG_BYTES, validate_config
 
 FORMAT = "palette-kit/1"
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
@@ -60,20 +61,52 @@ def save_checkpoint(
         raise
 
 
-def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Read a checkpoint folder: its config and its float32 weights, verified against their checksum."""
+def read_config(path: Path) -> dict[str, Any]:
+    """The checkpoint folder's config, parsed (size and nesting limited) and checked against the schema."""
+    file = Path(path) / CONFIG
+    try:
+        if file.stat().st_size > MAX_CONFIG_BYTES:
+            raise CheckpointError(f"invalid checkpoint config {file}: larger than {MAX_CONFIG_BYTES} bytes")
+        config = json.loads(file.read_text())
+    except RecursionError:
+        raise CheckpointError(f"invalid checkpoint config {file}: nested too deeply") from None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"unreadable checkpoint config {file}: {exc}") from exc
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise CheckpointError(f"not a palette-kit checkpoint (format is not {FORMAT!r}): {file}")
+    return validate_config(config, file)
+
+
+def check_shapes(path: Path, shapes: dict[str, tuple[int, ...]]) -> None:
+    """CheckpointError unless the weights' safetensors header lists exactly ``shapes`` (nothing is allocated)."""
+    file = Path(path) / WEIGHTS
+    try:
+        with safe_open(file, framework="pt") as weights:
+            stored = {key: tuple(weights.get_slice(key).get_shape()) for key in weights.keys()}
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"unreadable checkpoint weights {file}: {exc}") from exc
+    for key in sorted(stored.keys() | shapes.keys()):
+        if stored.get(key) != shapes.get(key):
+            have = "missing" if key not in stored else f"shape {list(stored[key])}"
+            want = "no such tensor" if key not in shapes else f"shape {list(shapes[key])}"
+            raise CheckpointError(f"checkpoint weights do not match its config: {key} is {have} in {file}, "
+                                  f"the config needs {want}")
+
+
+def load_checkpoint(path: Path, shapes: Callable[[dict[str, Any]], dict[str, tuple[int, ...]]] | None = None
+                    ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Read a checkpoint folder: its validated config and its float32 weights, verified against their
+    checksum. ``shapes`` maps the config to the tensor shapes it implies; the weights' header is checked
+    against them before any weight is read."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint not found: {path}")
     if not (path / CONFIG).is_file() or not (path / WEIGHTS).is_file():
         raise CheckpointError(f"not a palette-kit checkpoint (needs {CONFIG} and {WEIGHTS}): {path}")
-    try:
-        config = json.loads((path / CONFIG).read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"unreadable checkpoint config {path / CONFIG}: {exc}") from exc
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise CheckpointError(f"not a palette-kit checkpoint (format is not {FORMAT!r}): {path / CONFIG}")
-    if config.get("weights_sha256") != sha256_file(path / WEIGHTS):
+    config = read_config(path)
+    if shapes is not None:
+        check_shapes(path, shapes(config))
+    if config["weights_sha256"] != sha256_file(path / WEIGHTS):
         raise CheckpointError(f"checkpoint weights are corrupt (checksum mismatch): {path / WEIGHTS}")
     try:
         state = load_file(path / WEIGHTS)

@@ -1,29 +1,47 @@
-"""The ``palette-kit`` command: ``tasks``, ``train`` and ``infer``. It knows no task by name."""
+"""The ``palette-kit`` command: ``tasks``, ``train``, ``infer`` and ``evaluate``. It knows no task by name.
+
+Start-up stays well under a second: this module imports only click and light palette-kit modules;
+torch and everything built on it are imported inside the commands that need them.
+"""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import json
 import shutil
-from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import torch
 
 from palette_kit import __version__
-from palette_kit.diffusion.denoiser import PREDICTIONS
-from palette_kit.diffusion.presets import SCHEDULERS, schedule_preset
+from palette_kit.choices import DEVICES, DTYPES, MIXED_PRECISION, PREDICTIONS, PRESETS, SAMPLERS, SCHEDULES
 from palette_kit.errors import CheckpointError, InputError, PaletteError, PluginError
-from palette_kit.imageio import collect_inputs
-from palette_kit.model import Palette
-from palette_kit.nn.unet import preset
-from palette_kit.runtime import DEVICES, DTYPES, MIXED_PRECISION, Runtime
 from palette_kit.tasks import load_task, task_names
-from palette_kit.tasks.base import Option, resolve_options
 
+if TYPE_CHECKING:
+    from palette_kit.model import Palette
+    from palette_kit.tasks.base import Option
 
 SAMPLER_HELP = ("Sampler: DDPM ancestral with our hand-written linear schedule (linear) or diffusers' (ddpm), "
-                   "deterministic DDIM (ddim), DPM-Solver++ 2M (dpmsolver).")
+                "deterministic DDIM (ddim), DPM-Solver++ 2M (dpmsolver).")
+TASK_HELP = "Task plugin name (see `palette-kit tasks`)."
+#: Validation restores with this few-step sampler by default; it is saved as the inference default.
+DEFAULT_SAMPLER, DEFAULT_SAMPLE_STEPS = "dpmsolver", 50
+
+
+class TaskChoice(click.Choice):
+    """The installed task plugins, looked up when a value is checked (plugins may be installed later)."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(task_names())
+
+    @choices.setter
+    def choices(self, value: tuple[str, ...]) -> None:
+        """Ignored: the choices are always the installed plugins."""
 
 
 def _one_line(exc: BaseException) -> str:
@@ -124,21 +142,30 @@ def tasks() -> None:
 
 
 @main.command(cls=TaskCommand, which="options")
-@click.option("--task", "task_name", required=True, help="Task plugin name (see `palette-kit tasks`).")
-@click.option("--data", required=True, type=click.Path(path_type=Path), help="Folder of training images.")
-@click.option("--preset", "preset_name", default="small", show_default=True, help="UNet preset: tiny, small, seed.")
+@click.option("--task", "task_name", type=TaskChoice(), required=True, help=TASK_HELP)
+@click.option("--data", required=True, type=click.Path(path_type=Path),
+              help="Folder of training images (searched recursively; DATA/train + DATA/val or CelebA are split "
+                   "as given, any other folder by a seeded 95/5 split).")
+@click.option("--preset", "preset_name", type=click.Choice(PRESETS), default="small", show_default=True,
+              help="UNet preset: tiny (tests), small (CPU-friendly, 64 px), seed (the tutorial's 62.6 M, 128 px).")
 @click.option("--image-size", type=click.IntRange(8), default=None, help="Model resolution (default: the preset's).")
-@click.option("--schedule", default="palette", show_default=True, help="Noise schedules: palette or seed.")
+@click.option("--schedule", type=click.Choice(SCHEDULES), default="palette", show_default=True,
+              help="Noise schedules: palette (train 2000 / sample 1000 linear steps) or seed (the tutorial's 20).")
 @click.option("--prediction", type=click.Choice(PREDICTIONS), default="eps", show_default=True,
               help="What the UNet predicts: eps (Palette) or v (better behaved when the target's spread is small).")
-@click.option("--sampler", "--scheduler", "scheduler", type=click.Choice(SCHEDULERS), default="linear",
-              show_default=True, help=SAMPLER_HELP)
+@click.option("--sampler", "--scheduler", "scheduler", type=click.Choice(SAMPLERS), default=DEFAULT_SAMPLER,
+              show_default=True, help=SAMPLER_HELP + " Restores the validation samples, and is saved in "
+              "checkpoints as the inference default.")
 @click.option("--sample-steps", type=click.IntRange(1), default=None,
-              help="Sampling steps for validation and, saved in the checkpoint, for inference.")
-@click.option("--epochs", type=click.IntRange(1), default=10, show_default=True)
-@click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True)
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=5e-5, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+              help=f"Steps of that sampler (default: {DEFAULT_SAMPLE_STEPS}, or all of the sampling schedule's "
+                   "if fewer, e.g. 20 for --schedule seed); also saved as the inference default.")
+@click.option("--epochs", type=click.IntRange(1), default=10, show_default=True, help="Passes over the training set.")
+@click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True,
+              help="Pictures per micro-batch and process.")
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=5e-5, show_default=True,
+              help="Adam learning rate.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the initial weights, the split, the data order and the noise.")
 @click.option("--workers", type=click.IntRange(0), default=0, show_default=True, help="DataLoader workers.")
 @click.option("--samples-per-epoch", type=click.IntRange(1), default=None,
               help="Training items drawn per epoch (default: the training set's size).")
@@ -165,11 +192,12 @@ def tasks() -> None:
 @click.option("--resume", default=None,
               help="Continue a run: 'latest' (with --out RUN) or a checkpoint or run folder. "
                    "Pass the same model and data options as the first time.")
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
+              help="auto: CUDA when available, else the CPU.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Run folder (default: runs/TASK-TIME).")
 @click.option("--wandb/--no-wandb", "use_wandb", default=True, show_default=True,
               help="Track with Weights & Biases (offline when no API key is configured).")
-@click.option("--wandb-project", default="palette-kit", show_default=True)
+@click.option("--wandb-project", default="palette-kit", show_default=True, help="Weights & Biases project.")
 def train(task_name: str, data: Path, preset_name: str, image_size: int | None, schedule: str, prediction: str,
           scheduler: str, sample_steps: int | None, resume: str | None, device: str, out: Path | None, use_wandb: bool,
           wandb_project: str, task_options: dict | None = None, **settings) -> None:
@@ -178,6 +206,11 @@ def train(task_name: str, data: Path, preset_name: str, image_size: int | None, 
     Several processes (GPUs, or CPUs with gloo) train together when started by torchrun, e.g.
     `torchrun --nproc-per-node 8 -m palette_kit train ...`; rank 0 writes the run folder.
     """
+    import torch
+
+    from palette_kit.diffusion.presets import schedule_preset
+    from palette_kit.model import Palette
+    from palette_kit.nn.unet import preset
     from palette_kit.training.distributed import join, leave
     from palette_kit.training.state import check_compatible, load_state, resolve_resume
     from palette_kit.training.tracking import Run
@@ -187,11 +220,13 @@ def train(task_name: str, data: Path, preset_name: str, image_size: int | None, 
     overrides = {"image_size": image_size} if image_size else {}
     unet = preset(preset_name, task.cond_channels + task.target_channels, task.target_channels, **overrides)
     schedules = schedule_preset(schedule)
-    steps = sample_steps or schedules["sample"]["num_train_timesteps"]
-    if steps > schedules["sample"]["num_train_timesteps"]:
-        raise InputError(f"--sample-steps must be at most {schedules['sample']['num_train_timesteps']}")
+    total = schedules["sample"]["num_train_timesteps"]
+    steps = sample_steps or min(DEFAULT_SAMPLE_STEPS, total)
+    if steps > total:
+        raise InputError(f"--sample-steps must be at most {total}")
     torch.manual_seed(settings["seed"])  # the initial weights, the same on every rank and every rerun
     model = Palette.create(task, unet, schedules, {"scheduler": scheduler, "steps": steps}, prediction)
+    ts = TrainSettings(**{**settings, "grad_clip": settings["grad_clip"] or None}, sample_steps=steps)
     state = None
     if resume is not None:
         if resume == "latest" and out is None:
@@ -200,12 +235,17 @@ def train(task_name: str, data: Path, preset_name: str, image_size: int | None, 
         out = checkpoint.parents[1]
         state = load_state(checkpoint)
         check_compatible(state.config, model.config, checkpoint)
+        if ts.finished(state.progress):
+            click.echo(f"run {out} is already finished (step {state.progress['step']}, --epochs {ts.epochs}, "
+                       f"--max-steps {ts.max_steps}); nothing to do: raise --epochs or --max-steps to go on")
+            return
     train_data = task.dataset(data, "train", unet.image_size, settings["seed"])
     val_data = task.dataset(data, "val", unet.image_size, settings["seed"])
+    for warning in _split_warnings(train_data, val_data):
+        click.echo(f"warning: {warning}", err=True)
     out = out or Path("runs") / f"{task.name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     if state is None and out.exists() and any(out.iterdir()):
         raise InputError(f"--out {out} exists and is not empty; choose a new run folder or --resume latest")
-    ts = TrainSettings(**{**settings, "grad_clip": settings["grad_clip"] or None}, sample_steps=steps)
     world = join(device)
     run = None
     if world.is_main:
@@ -213,7 +253,7 @@ def train(task_name: str, data: Path, preset_name: str, image_size: int | None, 
         click.echo(f"{task.name}: {len(train_data)} train / {len(val_data)} val images, UNet {preset_name} "
                    f"{n_params / 1e6:.2f} M parameters at {unet.image_size} px, {world.size} process(es) on "
                    f"{world.device}, run folder {out}" + (f", resuming step {state.progress['step']}" if state else ""))
-        run = Run(out, {"train": asdict(ts), "model": model.config, "data": str(data), "preset": preset_name},
+        run = Run(out, {"train": dataclasses.asdict(ts), "model": model.config, "data": str(data), "preset": preset_name},
                   use_wandb, wandb_project, run_id=state.progress.get("wandb_id") if state else None)
     try:
         result = run_training(model, train_data, val_data, ts, run, world, state)
@@ -231,8 +271,22 @@ def train(task_name: str, data: Path, preset_name: str, image_size: int | None, 
                    f"checkpoint {out / 'best'}")
 
 
+def _split_warnings(train_data: object, val_data: object) -> list[str]:
+    """What makes validation numbers misleading: a single validation picture, or pictures in both splits."""
+    warnings = []
+    if len(val_data) == 1:
+        warnings.append("the validation split has 1 picture: val_mae and best/ rest on it alone")
+    shared = set(getattr(train_data, "paths", ())) & set(getattr(val_data, "paths", ()))
+    if shared:
+        warnings.append(f"{len(shared)} of the {len(val_data)} validation pictures are also training pictures "
+                        f"(e.g. {sorted(shared)[0]}): validation does not measure generalisation")
+    return warnings
+
+
 def _load_model(task_name: str, checkpoint: Path | None, steps: int | None) -> tuple[Palette, Path]:
     """The checkpoint (default: the one the task ships) as a model for ``task_name``, checked against ``steps``."""
+    from palette_kit.model import Palette
+
     checkpoint = checkpoint or load_task(task_name).default_checkpoint
     if checkpoint is None:
         raise InputError(f"task {task_name!r} ships no default model; pass --checkpoint")
@@ -246,18 +300,19 @@ def _load_model(task_name: str, checkpoint: Path | None, steps: int | None) -> t
 
 
 @main.command()
-@click.option("--task", "task_name", required=True, help="Task plugin name (see `palette-kit tasks`).")
+@click.option("--task", "task_name", type=TaskChoice(), required=True, help=TASK_HELP)
 @click.option("--data", required=True, type=click.Path(path_type=Path),
               help="Folder of ground-truth pictures (searched recursively).")
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
               help="Checkpoint folder (default: the model the task plugin ships).")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Sampling steps (default: the checkpoint's).")
-@click.option("--sampler", "--scheduler", "scheduler", type=click.Choice(SCHEDULERS), default=None,
+@click.option("--sampler", "--scheduler", "scheduler", type=click.Choice(SAMPLERS), default=None,
               help=SAMPLER_HELP + " Default: the checkpoint's.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every picture's sampling.")
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True, help="Pictures sampled together.")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Evaluate only the first N pictures (sorted).")
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
+              help="auto: CUDA when available, else the CPU.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Folder for metrics.csv and metrics.json (default: evaluation-TASK-TIME).")
 def evaluate(task_name: str, data: Path, checkpoint: Path | None, steps: int | None, scheduler: str | None,
@@ -269,6 +324,7 @@ def evaluate(task_name: str, data: Path, checkpoint: Path | None, steps: int | N
     """
     from palette_kit.evaluate import evaluate as run_evaluation, format_table, summarise, write_reports
     from palette_kit.imageio import list_images
+    from palette_kit.runtime import Runtime
 
     paths = list_images(data)[:limit]
     model, checkpoint = _load_model(task_name, checkpoint, steps)
@@ -289,7 +345,7 @@ def evaluate(task_name: str, data: Path, checkpoint: Path | None, steps: int | N
 
 @main.command(cls=TaskCommand, which="infer_options")
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("--task", "task_name", required=True, help="Task plugin name (see `palette-kit tasks`).")
+@click.option("--task", "task_name", type=TaskChoice(), required=True, help=TASK_HELP)
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
               help="Checkpoint folder (default: the model the task plugin ships).")
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
@@ -304,15 +360,17 @@ def evaluate(task_name: str, data: Path, checkpoint: Path | None, steps: int | N
               help="Results per input, with seeds --seed, --seed+1, ...; their names get .sSEED.")
 @click.option("--compare", is_flag=True, help="Also write NAME.TASK.compare.png: input | output(s) | ground truth.")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Sampling steps (default: the checkpoint's).")
-@click.option("--sampler", "--scheduler", "scheduler", type=click.Choice(SCHEDULERS), default=None,
+@click.option("--sampler", "--scheduler", "scheduler", type=click.Choice(SAMPLERS), default=None,
               help=SAMPLER_HELP + " Default: the checkpoint's.")
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True,
               help="Samples computed together; each has its own seed, so results do not depend on the batch.")
 @click.option("--dtype", type=click.Choice(["auto", *DTYPES]), default="auto", show_default=True,
               help="Autocast dtype; auto: bf16 on CUDA, fp32 on a CPU.")
 @click.option("--compile", "compile_net", is_flag=True, help="torch.compile the network (pays off on large batches).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the first sample of every input; the same seed gives the same picture.")
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
+              help="auto: CUDA when available, else the CPU.")
 def infer(inputs: tuple[str, ...], task_name: str, checkpoint: Path | None, output: Path | None, ext: str,
           output_quality: int, overwrite: bool, num_samples: int, compare: bool, steps: int | None,
           scheduler: str | None, batch_size: int, dtype: str, compile_net: bool, seed: int, device: str,
@@ -320,19 +378,24 @@ def infer(inputs: tuple[str, ...], task_name: str, checkpoint: Path | None, outp
     """Run a task on pictures: files, folders (recursive) or glob patterns (`--task NAME --help` lists the
     task's options). A file that fails is reported on one line and the others are still written."""
     from palette_kit import inference
+    from palette_kit.checkpoint import read_config
+    from palette_kit.imageio import collect_inputs
+    from palette_kit.outputs import drop_outputs, plan
+    from palette_kit.runtime import Runtime
+    from palette_kit.tasks.base import resolve_options
 
-    model, checkpoint = _load_model(task_name, checkpoint, steps)
-    infer_options = resolve_options(type(model.task).infer_options, task_options or {}, task_name)
     sources, problems = collect_inputs(list(inputs))
+    sources, ours = drop_outputs(sources, inputs, task_names(), output)
+    if ours:
+        click.echo(f"ignored {len(ours)} output(s) of palette-kit found among the inputs (e.g. {ours[0]})")
     seeds = [seed + k for k in range(num_samples)]
-    targets = inference.plan(sources, task_name, output, seeds, ext, compare)
-    for target in targets:
-        if any(o.resolve() == target.source.resolve() for o in target.outputs):
-            raise InputError(f"output {target.outputs[0]} would overwrite its input")
+    targets = plan(sources, task_name, output, seeds, ext, compare)
     if not sources and len(problems) == 1:
         raise InputError(f"{problems[0][0]}: {problems[0][1]}")
+    model, checkpoint = _load_model(task_name, checkpoint, steps)
+    infer_options = resolve_options(type(model.task).infer_options, task_options or {}, task_name)
     model.to(Runtime.pick(device, dtype, compile_net))
-    sha = json.loads((Path(checkpoint) / "config.json").read_text()).get("weights_sha256")
+    sha = read_config(checkpoint)["weights_sha256"]
     report = inference.run(model, targets, seeds, steps, scheduler, batch_size, overwrite,
                            inference.provenance(model, checkpoint, sha, scheduler, steps), infer_options,
                            output_quality)

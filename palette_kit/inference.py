@@ -2,7 +2,6 @@
 comparison pictures, and a failure of one file never stopping the others."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from palette_kit import __version__
 from palette_kit.errors import PaletteError
 from palette_kit.imageio import read_image, write_image
 from palette_kit.model import Palette
+from palette_kit.outputs import Target
 from palette_kit.tasks.base import Prepared
 
 #: Height of every panel of a comparison picture (pictures are scaled to it, keeping their shape).
@@ -23,37 +23,10 @@ COMPARE_HEIGHT = 384
 
 
 @dataclass
-class Target:
-    """One input file and where its result(s) go."""
-
-    source: Path
-    outputs: list[Path]  # one per sample
-    compare: Path | None = None
-
-
-@dataclass
 class Report:
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)  # outputs that exist (no --overwrite)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
-
-
-def plan(sources: list[Path], task: str, output: Path | None, seeds: list[int], ext: str,
-         compare: bool) -> list[Target]:
-    """Output paths: beside each input (``NAME.TASK.EXT``), or under ``output`` mirroring the inputs'
-    folders below their common parent, or ``output`` itself for a single input and sample when it has a
-    suffix. Several samples add ``.sSEED`` to the name."""
-    single_file = output is not None and output.suffix and len(sources) == 1 and len(seeds) == 1 \
-        and not output.is_dir()
-    common = Path(os.path.commonpath([s.resolve().parent for s in sources])) if sources else Path()
-    targets = []
-    for source in sources:
-        folder = source.parent if output is None else output / source.resolve().parent.relative_to(common)
-        names = [f"{source.stem}.{task}" + (f".s{seed}" if len(seeds) > 1 else "") for seed in seeds]
-        outputs = [output] if single_file else [folder / f"{name}.{ext}" for name in names]
-        compare_path = outputs[0].with_name(f"{source.stem}.{task}.compare.png") if compare else None
-        targets.append(Target(source, outputs, compare_path))
-    return targets
 
 
 def _label(picture: np.ndarray, text: str) -> np.ndarray:
@@ -83,8 +56,10 @@ def comparison(task_baseline: np.ndarray | None, prepared: Prepared, results: li
 
 def provenance(model: Palette, checkpoint: Path, weights_sha256: str | None, sampler: str | None,
                steps: int | None) -> dict[str, str]:
-    """What each output file records about how it was made (the seed and input are added per file)."""
-    return {"software": f"palette-kit {__version__}", "task": model.task.name, "model": str(checkpoint),
+    """What each output file records about how it was made (the seed and input are added per file): the
+    model by its folder's last two names and its weights' checksum."""
+    model_name = "/".join(Path(checkpoint).resolve().parts[-2:])  # never the user's absolute path
+    return {"software": f"palette-kit {__version__}", "task": model.task.name, "model": model_name,
             "model_sha256": weights_sha256 or "unknown", "sampler": sampler or model.sampling["scheduler"],
             "steps": str(steps or model.sampling["steps"])}
 
@@ -131,6 +106,8 @@ def run(model: Palette, targets: list[Target], seeds: list[int], steps: int | No
             except (PaletteError, OSError) as exc:
                 report.failed.append((str(target.source), f"cannot write output: {exc}"))
             bar.update(len(seeds))
-            tqdm.write(f"{target.source} -> {', '.join(map(str, target.outputs))}")
+            written = [str(path) for path in target.outputs if path in report.written]
+            if written:
+                tqdm.write(f"{target.source} -> {', '.join(written)}")
     bar.close()
     return report

@@ -17,6 +17,7 @@ from palette_kit.diffusion.schedule import LinearSchedule
 from palette_kit.errors import CheckpointError
 from palette_kit.nn.unet import UNet, UNetConfig
 from palette_kit.runtime import Runtime
+from palette_kit.schema import MAX_PARAMETERS
 from palette_kit.tasks import Task, load_task
 
 
@@ -75,8 +76,18 @@ class Palette:
         save_checkpoint(path, {**self.config, **extra}, self.net.state_dict(), dtype)
 
     @classmethod
+    def shapes(cls, config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+        """The weight shapes of the model ``config`` describes, found without allocating it (meta tensors)."""
+        with torch.device("meta"):
+            net = cls.from_config(config).net
+        if sum(p.numel() for p in net.parameters()) > MAX_PARAMETERS:
+            raise CheckpointError(f"checkpoint config describes a network of more than {MAX_PARAMETERS:,} parameters")
+        return {key: tuple(value.shape) for key, value in net.state_dict().items()}
+
+    @classmethod
     def load(cls, path: Path) -> Palette:
-        config, state = load_checkpoint(path)
+        """A checkpoint folder as a model: config validated, weight shapes checked, then weights read."""
+        config, state = load_checkpoint(path, cls.shapes)
         model = cls.from_config(config)
         try:
             model.net.load_state_dict(state)

@@ -141,3 +141,25 @@ def test_unreadable_file_is_reported(checkpoint, tmp_path):
     source.chmod(0)
     result = infer(checkpoint, source)
     assert result.returncode == 1 and "permission denied" in result.stderr and str(source) in result.stderr
+
+
+def test_a_second_identical_run_writes_nothing_and_says_so(checkpoint, tmp_path):
+    photo(tmp_path / "in" / "q.png", 8)
+    for _ in range(2):
+        result = infer(checkpoint, tmp_path / "in")
+        assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["q.colorization.png", "q.png"]
+    assert "0 written, 1 skipped" in result.stdout and "->" not in result.stdout + result.stderr
+    assert "ignored 1 output(s) of palette-kit" in result.stdout
+    for _ in range(2):  # an --output folder inside the input folder is never read back
+        assert infer(checkpoint, tmp_path / "in", "--output", tmp_path / "in" / "out").returncode == 0
+    assert sorted(str(p.relative_to(tmp_path / "in")) for p in (tmp_path / "in").rglob("*.png")) == \
+        ["out/q.colorization.png", "q.colorization.png", "q.png"]
+
+
+def test_overwrite_never_replaces_an_input(checkpoint, tmp_path):
+    a, b = photo(tmp_path / "a.png", 9), photo(tmp_path / "a.colorization.png", 10)
+    before = b.read_bytes()
+    result = infer(checkpoint, "--overwrite", a, b)
+    assert result.returncode == 1 and "would overwrite the input" in result.stderr
+    assert b.read_bytes() == before

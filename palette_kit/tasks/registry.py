@@ -5,10 +5,14 @@ distribution that declares ``name = "module:TaskClass"`` in that group.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import entrypoints
 
 from palette_kit.errors import PluginError
-from palette_kit.tasks.base import Task
+
+if TYPE_CHECKING:
+    from palette_kit.tasks.base import Task
 
 GROUP = "palette_kit.tasks"
 
@@ -39,6 +43,8 @@ def load_task(name: str) -> type[Task]:
 
 
 def _check_contract(cls: object, name: str, where: str) -> None:
+    from palette_kit.tasks.base import Task  # imports torch: only once a plugin is loaded
+
     if not (isinstance(cls, type) and issubclass(cls, Task)):
         raise PluginError(f"{where} is not a palette_kit.tasks.Task subclass")
     problems = [

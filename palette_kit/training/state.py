@@ -6,6 +6,7 @@ import os
 import random
 import re
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,8 +144,10 @@ def save_state(root: Path, state: TrainingState) -> Path:
         _write_tree(tmp, "rng", state.rng)
         _write_tree(tmp, "training", {"lr_scheduler": state.lr_scheduler, "scaler": state.scaler,
                                       "progress": state.progress, "config": state.config})
-        files = {f.name: sha256_file(f) for f in sorted(tmp.iterdir())}
-        _write_json(tmp / MANIFEST, {"format": FORMAT, "step": state.progress["step"], "files": files})
+        written = sorted(tmp.iterdir())
+        _write_json(tmp / MANIFEST, {"format": FORMAT, "step": state.progress["step"],
+                                     "files": {f.name: sha256_file(f) for f in written},
+                                     "sizes": {f.name: f.stat().st_size for f in written}})
         os.chmod(tmp, umask_mode(0o777))  # mkdtemp makes 0700
         _fsync(tmp)
         if final.exists():  # the same step saved again: swap, the old one gone only once the new is in place
@@ -169,14 +172,36 @@ def save_state(root: Path, state: TrainingState) -> Path:
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:
+    """The manifest, its file names checked: plain names of files inside ``path``, never a path elsewhere."""
     try:
         manifest = json.loads((path / MANIFEST).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise CheckpointError(f"unreadable checkpoint manifest {path / MANIFEST}: {exc}") from exc
     valid = isinstance(manifest, dict) and manifest.get("format") == FORMAT and isinstance(manifest.get("files"), dict)
     if not valid:
         raise CheckpointError(f"not a palette-kit training checkpoint (format is not {FORMAT!r}): {path / MANIFEST}")
+    for name in manifest["files"]:
+        if name in ("", ".", "..", MANIFEST) or Path(name).name != name:
+            raise CheckpointError(f"checkpoint manifest lists {name!r}, not a file of the checkpoint folder: "
+                                  f"{path / MANIFEST}")
+    sizes = manifest.get("sizes", {})  # checkpoints from before sizes were recorded have none
+    if not isinstance(sizes, dict) or not all(isinstance(sizes.get(n, 0), int) for n in manifest["files"]):
+        raise CheckpointError(f"checkpoint manifest has malformed sizes: {path / MANIFEST}")
     return manifest
+
+
+def _check_file(path: Path, name: str, manifest: dict[str, Any]) -> None:
+    """CheckpointError unless ``path/name`` is a regular file (not a link) of the recorded size."""
+    try:
+        info = (path / name).lstat()
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint is incomplete (missing {path / name})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise CheckpointError(f"checkpoint file is not a regular file: {path / name}")
+    size = manifest.get("sizes", {}).get(name)
+    if size is not None and info.st_size != size:
+        raise CheckpointError(f"checkpoint file is corrupt ({info.st_size} bytes, the manifest says {size}): "
+                              f"{path / name}")
 
 
 def _incomplete(path: Path) -> str | None:
@@ -185,10 +210,11 @@ def _incomplete(path: Path) -> str | None:
         return f"checkpoint is incomplete (no {MANIFEST}): {path}"
     try:
         manifest = _read_manifest(path)
+        for name in manifest["files"]:
+            _check_file(path, name, manifest)
     except CheckpointError as exc:
         return str(exc)
-    missing = [name for name in manifest["files"] if not (path / name).is_file()]
-    return f"checkpoint is incomplete (missing {path / missing[0]})" if missing else None
+    return None
 
 
 def find_checkpoints(root: Path) -> list[Path]:
@@ -208,17 +234,20 @@ def _latest(root: Path) -> Path:
 
 
 def resolve_resume(value: str, root: Path | None) -> Path:
-    """``--resume``: 'latest' (newest complete checkpoint of the run ``root``), a checkpoint folder, or a run folder."""
+    """``--resume``: 'latest' (newest complete checkpoint of the run ``root``), a checkpoint folder, a run's
+    ``checkpoints`` folder, or a run folder; as an absolute path (its run folder is ``parents[1]``)."""
     if value == "latest":
-        return _latest(root)
-    path = Path(value)
+        return _latest(root).absolute()
+    path = Path(value).absolute()
     if not path.exists():
-        raise CheckpointError(f"checkpoint not found: {path}")
+        raise CheckpointError(f"checkpoint not found: {value}")
     if (path / MANIFEST).exists() or _STEP.fullmatch(path.name):
         reason = _incomplete(path)
         if reason:
             raise CheckpointError(reason)
         return path
+    if path.name == "checkpoints" and not (path / "checkpoints").exists():
+        return _latest(path.parent)
     return _latest(path)
 
 
@@ -244,13 +273,13 @@ def load_state(path: Path) -> TrainingState:
         raise CheckpointError(f"checkpoint not found: {path}")
     if not (path / MANIFEST).is_file():
         raise CheckpointError(f"checkpoint is incomplete (no {MANIFEST}): {path}")
-    files = _read_manifest(path)["files"]
+    manifest = _read_manifest(path)
+    files = manifest["files"]
     for name in ("model.safetensors", "ema.safetensors", "optimizer.json", "rng.json", "training.json"):
         if name not in files:
             raise CheckpointError(f"checkpoint manifest does not list {name}: {path / MANIFEST}")
     for name, digest in files.items():
-        if not (path / name).is_file():
-            raise CheckpointError(f"checkpoint is incomplete (missing {path / name})")
+        _check_file(path, name, manifest)
         if sha256_file(path / name) != digest:
             raise CheckpointError(f"checkpoint file is corrupt (checksum mismatch): {path / name}")
     training = _load_tree(path, "training", files)

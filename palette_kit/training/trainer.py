@@ -49,6 +49,10 @@ class TrainSettings:
     keep_last: int = 3  # training checkpoints kept
     log_every: int = 50  # optimizer steps between train-loss logs (the only host syncs of the hot loop)
 
+    def finished(self, progress: dict[str, Any]) -> bool:
+        """Whether a run at ``progress`` (a checkpoint's) has nothing left to do under these settings."""
+        return progress["epoch"] > self.epochs or (self.max_steps is not None and progress["step"] >= self.max_steps)
+
 
 @dataclass
 class TrainResult:
@@ -163,8 +167,7 @@ class Trainer:
         if world.size > 1:
             device_ids = [world.device] if world.device.type == "cuda" else None
             trained = DistributedDataParallel(self.net, device_ids=device_ids)
-        done = s.max_steps is not None and p["step"] >= s.max_steps
-        while p["epoch"] <= s.epochs and not done:
+        while not s.finished(p):
             epoch, start = p["epoch"], time.perf_counter()
             self.order.set_epoch(epoch, skip=p["batch_in_epoch"] * s.batch_size)
             loader = DataLoader(self.train_data, s.batch_size, sampler=self.order, num_workers=s.workers,
@@ -189,9 +192,10 @@ class Trainer:
                 if not boundary:
                     continue
                 self._step()
-                if p["step"] % s.log_every == 0:
-                    self._log_train(bar)
                 done = s.max_steps is not None and p["step"] >= s.max_steps
+                last = done or (epoch == s.epochs and p["batch_in_epoch"] == total)
+                if p["step"] % s.log_every == 0 or last:  # the last step too: every run has a steps.jsonl
+                    self._log_train(bar)
                 if s.checkpoint_every and p["step"] % s.checkpoint_every == 0 and not done:
                     self.save()
                 if done:
