@@ -139,6 +139,22 @@ def test_bad_resumes_are_one_line_errors_that_change_nothing(finished_run, tmp_p
     assert snapshot(out) == before
 
 
+def test_resuming_a_finished_run_does_nothing_even_from_inside_its_checkpoints(finished_run):
+    data, out = finished_run
+    before = snapshot(out)
+    env = {**ENV, "WANDB_MODE": "offline"}
+    args = [a for a in train_args(data, out, "--max-steps", 2, "--resume", "latest") if a != "--no-wandb"]
+    result = subprocess.run(args, capture_output=True, text=True, env=env)
+    assert result.returncode == 0 and "already finished" in result.stdout, result.stderr
+    newest = find_checkpoints(out)[-1]
+    inside = train_args(data, out, "--max-steps", 2, "--resume", newest.name)
+    inside.remove("--out")
+    inside.remove(str(out))
+    result = run(inside, cwd=newest.parent)
+    assert result.returncode == 0 and "already finished" in result.stdout, result.stderr
+    assert snapshot(out) == before and not (out / "wandb").exists()  # no new wandb run, nothing written
+
+
 def test_a_resumed_run_continues_its_wandb_run(photo_folder, tmp_path):
     from wandb_log import read_run
 

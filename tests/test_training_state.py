@@ -236,9 +236,45 @@ def test_unreadable_safetensors_with_matching_checksum_is_named(tmp_path, model)
     (path / "ema.safetensors").write_bytes(b"not safetensors at all")
     manifest = json.loads((path / MANIFEST).read_text())
     manifest["files"]["ema.safetensors"] = state_module.sha256_file(path / "ema.safetensors")
+    manifest["sizes"]["ema.safetensors"] = (path / "ema.safetensors").stat().st_size
     (path / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(CheckpointError, match="unreadable checkpoint file .*ema.safetensors"):
         load_state(path)
+
+
+@pytest.mark.parametrize("name", ["../outside.bin", "/etc/hostname", "sub/x.json"])
+def test_a_manifest_lists_only_files_of_its_folder(tmp_path, model, name):
+    path = save_state(tmp_path, make_state(model))
+    manifest = json.loads((path / MANIFEST).read_text())
+    manifest["files"][name] = "0" * 64
+    (path / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(CheckpointError, match="not a file of the checkpoint folder"):
+        load_state(path)
+    assert find_checkpoints(tmp_path) == []
+
+
+def test_a_linked_file_is_refused_and_sizes_are_checked_before_hashing(tmp_path, model, monkeypatch):
+    path = save_state(tmp_path, make_state(model))
+    outside = tmp_path / "outside.json"
+    os.replace(path / "rng.json", outside)
+    (path / "rng.json").symlink_to(outside)  # same bytes, same checksum: but not the checkpoint's own file
+    with pytest.raises(CheckpointError, match="not a regular file: .*rng.json"):
+        load_state(path)
+    os.replace(outside, path / "rng.json")
+    with open(path / "optimizer.json", "a") as f:
+        f.write(" " * 10)
+    hashed = []
+    monkeypatch.setattr(state_module, "sha256_file", lambda p: hashed.append(p.name) or "0" * 64)
+    with pytest.raises(CheckpointError, match=r"corrupt \(\d+ bytes, the manifest says \d+\): .*optimizer.json"):
+        load_state(path)
+    assert "optimizer.json" not in hashed
+
+
+def test_resume_accepts_paths_relative_to_the_checkpoints_folder(tmp_path, model, monkeypatch):
+    path = save_state(tmp_path / "run", make_state(model))
+    monkeypatch.chdir(path.parent)
+    assert resolve_resume(path.name, None).parents[1] == (tmp_path / "run").absolute()
+    assert resolve_resume(".", None) == path.absolute()  # the checkpoints folder itself: its newest
 
 
 def test_bad_manifest_is_named(tmp_path, model):

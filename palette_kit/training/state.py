@@ -278,8 +278,9 @@ def load_state(path: Path) -> TrainingState:
     for name in ("model.safetensors", "ema.safetensors", "optimizer.json", "rng.json", "training.json"):
         if name not in files:
             raise CheckpointError(f"checkpoint manifest does not list {name}: {path / MANIFEST}")
-    for name, digest in files.items():
+    for name in files:  # every file's kind and size first: nothing is hashed before all of them fit
         _check_file(path, name, manifest)
+    for name, digest in files.items():
         if sha256_file(path / name) != digest:
             raise CheckpointError(f"checkpoint file is corrupt (checksum mismatch): {path / name}")
     training = _load_tree(path, "training", files)

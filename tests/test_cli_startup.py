@@ -1,0 +1,50 @@
+"""The CLI starts without torch: ``--help`` imports only click and light modules; every option has help
+text; the choices the CLI offers are the ones the implementing modules know."""
+import subprocess
+import sys
+
+import click
+
+import palette_kit.choices as choices
+from palette_kit.cli import main
+
+HEAVY = ("torch", "diffusers", "cv2", "wandb", "safetensors")
+PROBE = """
+import sys
+from palette_kit.cli import main
+for args in (["--help"], ["train", "--help"], ["infer", "--help"], ["evaluate", "--help"]):
+    try:
+        main(args, standalone_mode=False)
+    except SystemExit:
+        pass
+print(" ".join(m for m in sys.argv[1:] if m in sys.modules))
+"""
+
+
+def test_help_imports_nothing_heavy():
+    done = subprocess.run([sys.executable, "-c", PROBE, *HEAVY], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "", f"--help imported {done.stdout.splitlines()[-1]}"
+
+
+def test_every_option_has_help_text():
+    for name, command in main.commands.items():
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help, f"palette-kit {name} {param.opts[0]} has no help text"
+
+
+def test_named_values_are_choices_the_implementations_know():
+    from palette_kit.diffusion.denoiser import PREDICTIONS
+    from palette_kit.diffusion.presets import SCHEDULERS, SCHEDULES
+    from palette_kit.nn.unet import NOISE_INPUTS, PRESETS
+    from palette_kit.runtime import DEVICES, DTYPES, MIXED_PRECISION
+
+    assert set(choices.PRESETS) == set(PRESETS) and set(choices.SCHEDULES) == set(SCHEDULES)
+    assert choices.SAMPLERS == SCHEDULERS and choices.PREDICTIONS == PREDICTIONS
+    assert choices.NOISE_INPUTS == NOISE_INPUTS and choices.DEVICES == DEVICES
+    assert choices.DTYPES == tuple(DTYPES) and choices.MIXED_PRECISION == tuple(MIXED_PRECISION)
+    train = {p.name: p for p in main.commands["train"].params}
+    for name in ("task_name", "preset_name", "schedule", "scheduler", "prediction"):
+        assert isinstance(train[name].type, click.Choice), name
+    assert "colorization" in train["task_name"].type.choices
