@@ -114,20 +114,37 @@ def write_reports(rows: list[dict], summary: dict[str, float], out_dir: Path,
     return csv_path, json_path
 
 
+def _difference(name: str, summary: dict[str, float]) -> str:
+    """What the model adds over the baseline for ``name``. For a metric measured on the truth too
+    (colourfulness) that is the change in distance to the truth's value, and for a signed difference from
+    the truth (``_diff``) the change in its size: negative means closer, whichever side the truth is on."""
+    model, base = summary[name], summary.get(BASELINE + name)
+    if base is None or name.endswith("_truth"):
+        return ""
+    truth = summary.get(f"{name}_truth")
+    if truth is not None:
+        return f"{abs(model - truth) - abs(base - truth):+.4f}"
+    if name.endswith("_diff"):
+        return f"{abs(model) - abs(base):+.4f}"
+    return f"{model - base:+.4f}"
+
+
 def format_table(summary: dict[str, float]) -> str:
-    """The means as a table: metric | model | baseline | what the model adds (model minus baseline)."""
+    """The means as a table: metric | model | baseline | what the model adds (``_difference``)."""
     names = [name for name in summary if not name.startswith(BASELINE)]
     has_baseline = any(BASELINE + name in summary for name in names)
     header = ["metric", "model"] + (["baseline", "model - baseline"] if has_baseline else [])
     lines = [header]
     for name in names:
-        model, base = summary[name], summary.get(BASELINE + name)
-        line = [name, f"{model:.4f}"]
+        line = [name, f"{summary[name]:.4f}"]
         if has_baseline:
-            line += ["", ""] if base is None else [f"{base:.4f}", f"{model - base:+.4f}"]
+            base = summary.get(BASELINE + name)
+            line += ["" if base is None else f"{base:.4f}", _difference(name, summary)]
         lines.append(line)
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     text = [" | ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths)))
             for line in lines]
     text.insert(1, "-+-".join("-" * w for w in widths))
+    if has_baseline and any(f"{name}_truth" in summary for name in names):
+        text.append("(colourfulness: change in distance to the truth's; negative is closer)")
     return "\n".join(text)

@@ -119,6 +119,17 @@ def test_reports_and_table(tmp_path):
     assert lines[3].split() == ["ab_mae", "|", "0.0500", "|", "0.2500", "|", "-0.2000"]
 
 
+def test_the_difference_column_is_the_distance_to_the_truth_for_colourfulness():
+    """Over-saturating (30 where the truth has 20) is not a gain of 30 over the gray baseline's 0: the
+    model is 10 from the truth where the baseline is 20, so the column says -10 (closer)."""
+    summary = {"colourfulness": 30.0, "colourfulness_truth": 20.0, "colourfulness_diff": 10.0,
+               "baseline_colourfulness": 0.0, "baseline_colourfulness_truth": 20.0,
+               "baseline_colourfulness_diff": -20.0}
+    rows = {line.split()[0]: line.split() for line in format_table(summary).splitlines()[2:5]}
+    assert rows["colourfulness"][-1] == "-10.0000" and rows["colourfulness_diff"][-1] == "-10.0000"
+    assert rows["colourfulness_truth"][-1] == "|"  # no difference column: the truth is the same for both
+
+
 # --- the colorization task's baseline and metrics -----------------------------------------------------
 
 def test_colorization_baseline_is_gray_with_the_pictures_lightness():
