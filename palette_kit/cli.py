@@ -15,7 +15,7 @@ import click
 
 from palette_kit import __version__
 from palette_kit.choices import DEVICES, DTYPES, MIXED_PRECISION, PREDICTIONS, PRESETS, SAMPLERS, SCHEDULES
-from palette_kit.errors import CheckpointError, InputError, PaletteError, PluginError
+from palette_kit.errors import CheckpointError, InputError, PaletteError, PluginError, file_problem
 from palette_kit.tasks import load_task, task_names
 
 if TYPE_CHECKING:
@@ -331,7 +331,7 @@ def evaluate(task_name: str, data: Path, checkpoint: Path | None, steps: int | N
     model.to(Runtime.pick(device))
     rows, failures = run_evaluation(model, paths, steps, scheduler, seed, batch_size)
     for path, reason in failures:
-        click.echo(f"error: {reason if str(path) in reason else f'{path}: {reason}'}", err=True)
+        click.echo(f"error: {file_problem(str(path), reason)}", err=True)
     if not rows:
         raise InputError(f"none of the {len(paths)} pictures in {data} could be evaluated")
     summary = summarise(rows)
@@ -399,7 +399,7 @@ def infer(inputs: tuple[str, ...], task_name: str, checkpoint: Path | None, outp
     report = inference.run(model, targets, seeds, steps, scheduler, batch_size, overwrite,
                            inference.provenance(model, checkpoint, sha, scheduler, steps), infer_options,
                            output_quality)
-    failed = [reason if name in reason else f"{name}: {reason}" for name, reason in problems + report.failed]
+    failed = [file_problem(name, reason) for name, reason in problems + report.failed]
     if len(failed) == 1 and not report.written and not report.skipped:
         raise InputError(failed[0])
     for reason in failed:

@@ -1,6 +1,11 @@
 """Errors a user can act on: the CLI prints them as one line and exits non-zero."""
 
 
+def file_problem(name: str, reason: str) -> str:
+    """The one wording of a problem with one file: ``NAME: REASON`` (the name once, if the reason has it)."""
+    return reason if name in reason else f"{name}: {reason}"
+
+
 class PaletteError(Exception):
     """Base class of every error that reaches the user as a one-line message."""
 

@@ -42,7 +42,8 @@ def evaluate(model: Palette, paths: list[Path], steps: int | None, sampler: str 
     task, device = model.task, model.runtime.device if model.runtime else torch.device("cpu")
     rows: list[dict] = []
     failures: list[tuple[Path, str]] = []
-    bar = tqdm(total=len(paths), desc="evaluating", unit="image", disable=not progress)
+    bar = tqdm(total=len(paths), desc="evaluating", unit="image", leave=False,
+               disable=None if progress else True)  # None: no bar when stderr is not a terminal
     for start in range(0, len(paths), batch_size):
         ready = []
         for path in paths[start:start + batch_size]:

@@ -76,7 +76,8 @@ def run(model: Palette, targets: list[Target], seeds: list[int], steps: int | No
             report.skipped += target.outputs
             continue
         todo.append(target)
-    bar = tqdm(total=len(todo) * len(seeds), desc="samples", unit="sample", disable=not todo)
+    bar = tqdm(total=len(todo) * len(seeds), desc="samples", unit="sample", leave=False,
+                disable=None if todo else True)  # None: no bar when stderr is not a terminal
     for start in range(0, len(todo), max(1, batch_size // len(seeds))):
         ready: list[tuple[Target, Prepared]] = []
         for target in todo[start:start + max(1, batch_size // len(seeds))]:

@@ -7,10 +7,16 @@ import cv2
 import numpy as np
 import pytest
 
-from palette_kit.testing import assert_one_line_error, palette_kit_exe, synthetic_photo as make_photo
+from palette_kit.testing import assert_one_line_error, palette_kit_exe, run_cli, synthetic_photo as make_photo
 
 
 def run(*args) -> subprocess.CompletedProcess:
+    """The command in this process (``run_cli``); ``test_infer_uses_the_shipped_model_by_default`` runs the
+    installed executable itself."""
+    return run_cli(*args, env={**os.environ, "WANDB_MODE": "disabled"})
+
+
+def run_exe(*args) -> subprocess.CompletedProcess:
     return subprocess.run([palette_kit_exe(), *map(str, args)], capture_output=True, text=True,
                           env={**os.environ, "WANDB_MODE": "disabled"})
 
@@ -134,7 +140,7 @@ def test_train_on_a_corrupt_image_names_it(tmp_path):
 def test_infer_uses_the_shipped_model_by_default(tmp_path):
     """No --checkpoint: the colorization plugin's bundled model (checksum-verified at load) colours the sample."""
     sample = Path(__file__).resolve().parents[1] / "samples" / "seeding-gray.jpg"
-    result = run("infer", "--task", "colorization", sample, "--output", tmp_path / "out.png", "--steps", 3)
+    result = run_exe("infer", "--task", "colorization", sample, "--output", tmp_path / "out.png", "--steps", 3)
     assert result.returncode == 0, result.stderr
     gray, out = cv2.imread(str(sample)), cv2.imread(str(tmp_path / "out.png"))
     assert out.shape == gray.shape

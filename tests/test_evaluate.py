@@ -18,7 +18,7 @@ from palette_kit.model import Palette
 from palette_kit.nn.unet import preset
 from palette_kit.tasks import load_task
 from palette_kit.tasks.base import Task
-from palette_kit.testing import palette_kit_exe, synthetic_photo
+from palette_kit.testing import run_cli, synthetic_photo
 
 METRICS = ["psnr", "ssim", "ciede2000", "colourfulness", "colourfulness_truth", "colourfulness_diff", "ab_mae"]
 
@@ -52,8 +52,7 @@ def pictures(tmp_path):
 
 
 def run(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([palette_kit_exe(), *map(str, args)], check=False, capture_output=True, text=True,
-                          env={**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"})
+    return run_cli(*args, env={**os.environ, "WANDB_MODE": "disabled"})
 
 
 # --- evaluate, summarise, reports ---------------------------------------------------------------------

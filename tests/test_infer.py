@@ -16,7 +16,7 @@ from palette_kit.imageio import read_metadata
 from palette_kit.model import Palette
 from palette_kit.nn.unet import preset
 from palette_kit.tasks import load_task
-from palette_kit.testing import palette_kit_exe, synthetic_photo
+from palette_kit.testing import run_cli, synthetic_photo
 
 ENV = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
 
@@ -36,8 +36,8 @@ def checkpoint(tmp_path_factory) -> Path:
 
 
 def infer(checkpoint: Path, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([palette_kit_exe(), "infer", "--task", "colorization", "--checkpoint", str(checkpoint),
-                           *map(str, args)], capture_output=True, text=True, env=ENV)
+    """``palette-kit infer`` in this process (``run_cli``; tests/test_cli.py runs the executable)."""
+    return run_cli("infer", "--task", "colorization", "--checkpoint", checkpoint, *args, env=ENV)
 
 
 def photo(path: Path, seed: int, height: int = 30, width: int = 40, gray: bool = False) -> Path:
@@ -128,6 +128,7 @@ def test_bad_files_fail_one_line_each_and_good_ones_are_written(checkpoint, tmp_
     for name in bad:
         assert sum(str(folder / name) in line for line in errors) == 1, (name, result.stderr)
     assert f"Error: 2 written, {len(errors)} failed" in result.stderr
+    assert "samples:" not in result.stderr  # no progress bar residue when stderr is not a terminal
     for source in good:
         out = tmp_path / "out" / f"{source.stem}.colorization.png"
         assert cv2.imread(str(out)) is not None or out.is_file()

@@ -57,7 +57,7 @@ def restore(
     gammas = scheduler.alphas_cumprod.to(y_T.device, torch.float32)
     timesteps = [int(t) for t in scheduler.timesteps]
     y_t = y_T
-    for i, t in enumerate(tqdm(timesteps, desc="sampling", leave=False, disable=not progress)):
+    for i, t in enumerate(tqdm(timesteps, desc="sampling", leave=False, disable=None if progress else True)):
         gamma = gammas[t].expand(b)
         eps = net(y_t, y_cond, gamma).to(y_t.dtype)
         if callback is not None:

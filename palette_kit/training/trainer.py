@@ -178,7 +178,7 @@ class Trainer:
             self.loss_count = p["loss_count"]
             self.net.train()
             bar = tqdm(_batches(loader, world.device), total=total, initial=p["batch_in_epoch"],
-                       desc=f"epoch {epoch}/{s.epochs}", disable=not world.is_main)
+                       desc=f"epoch {epoch}/{s.epochs}", disable=None if world.is_main else True)
             for y_0, y_cond in bar:
                 p["batch_in_epoch"] += 1
                 boundary = p["batch_in_epoch"] % s.grad_accum == 0 or p["batch_in_epoch"] == total

@@ -1,4 +1,5 @@
-"""The inpainting plugin through the installed ``palette-kit`` executable: train, infer, bad input."""
+"""The inpainting plugin through the ``palette-kit`` command: train (the installed executable, with wandb),
+infer and bad input (in this process)."""
 import os
 import subprocess
 from pathlib import Path
@@ -7,16 +8,23 @@ import cv2
 import numpy as np
 import pytest
 
-from palette_kit.testing import palette_kit_exe, synthetic_photo
+from palette_kit.testing import palette_kit_exe, run_cli, synthetic_photo
 
-EXE = palette_kit_exe()
+
+def _env(env: dict | None) -> dict:
+    base = {name: value for name, value in os.environ.items() if name != "WANDB_API_KEY"}
+    return {**base, "WANDB_MODE": "disabled", **(env or {})}
 
 
 def run(*args, env: dict | None = None) -> subprocess.CompletedProcess:
-    """The executable with ``args``; one thread, as tiny models run fastest that way on a shared CPU."""
-    base = {name: value for name, value in os.environ.items() if name != "WANDB_API_KEY"}
-    return subprocess.run([str(EXE), *map(str, args)], capture_output=True, text=True,
-                          env={**base, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1", **(env or {})})
+    """The command in this process (``run_cli``)."""
+    return run_cli(*args, env=_env(env))
+
+
+def run_exe(*args, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The installed executable; one thread, as tiny models run fastest that way on a shared CPU."""
+    return subprocess.run([palette_kit_exe(), *map(str, args)], capture_output=True, text=True,
+                          env={**_env(env), "OMP_NUM_THREADS": "1"})
 
 
 def one_error_line(result: subprocess.CompletedProcess) -> str:
@@ -39,7 +47,7 @@ def trained(tmp_path_factory) -> Path:
     wandb_env = {"WANDB_MODE": "offline", "WANDB_SILENT": "true"}
     wandb_env |= {var: str(root / var.lower()) for var in
                   ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR", "WANDB_ARTIFACT_DIR")}
-    result = run("train", "--task", "inpainting", "--data", root / "data", "--preset", "tiny", "--epochs", 2,
+    result = run_exe("train", "--task", "inpainting", "--data", root / "data", "--preset", "tiny", "--epochs", 2,
                  "--batch-size", 2, "--lr", 1e-3, "--sample-steps", 4, "--val-samples", 1, "--out", root / "run",
                  "--wandb", env=wandb_env)
     assert result.returncode == 0, result.stderr

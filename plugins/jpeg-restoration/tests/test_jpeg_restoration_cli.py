@@ -1,4 +1,4 @@
-"""The JPEG restoration task through the installed ``palette-kit`` executable: train, infer, bad input."""
+"""The JPEG restoration task through the `palette-kit` command (in this process): train, infer, bad input."""
 import json
 import os
 import subprocess
@@ -8,15 +8,14 @@ import cv2
 import numpy as np
 import pytest
 
-from palette_kit.testing import assert_one_line_error, palette_kit_exe, synthetic_photo
+from palette_kit.testing import assert_one_line_error, run_cli, synthetic_photo
 
 TASK = "jpeg-restoration"
 
 
 def run(*args) -> subprocess.CompletedProcess:
-    """The executable with ``args``; one torch thread, as spinning threads waste a small shared CPU."""
-    return subprocess.run([palette_kit_exe(), *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"})
+    """The command with ``args``, in this process (``run_cli``)."""
+    return run_cli(*args, env={**os.environ, "WANDB_MODE": "disabled"})
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The uncropping task through the installed ``palette-kit`` executable: train, infer, bad input."""
+"""The uncropping task through the `palette-kit` command (in this process): train, infer, bad input."""
 import os
 import subprocess
 from pathlib import Path
@@ -7,14 +7,11 @@ import cv2
 import numpy as np
 import pytest
 
-from palette_kit.testing import assert_one_line_error, palette_kit_exe, synthetic_photo
-
-EXE = palette_kit_exe()
+from palette_kit.testing import assert_one_line_error, run_cli, synthetic_photo
 
 
 def run(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([str(EXE), *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, "WANDB_MODE": "disabled"})
+    return run_cli(*args, env={**os.environ, "WANDB_MODE": "disabled"})
 
 
 def infer(checkpoint: Path, *args) -> subprocess.CompletedProcess:
