@@ -241,6 +241,8 @@ def train(task_name: str, data: Path, preset_name: str, image_size: int | None, 
             return
     train_data = task.dataset(data, "train", unet.image_size, settings["seed"])
     val_data = task.dataset(data, "val", unet.image_size, settings["seed"])
+    for path, reason in [*getattr(train_data, "left_out", ()), *getattr(val_data, "left_out", ())]:
+        click.echo(f"warning: left out {file_problem(str(path), reason)}", err=True)
     for warning in _split_warnings(train_data, val_data):
         click.echo(f"warning: {warning}", err=True)
     out = out or Path("runs") / f"{task.name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
@@ -267,8 +269,9 @@ def train(task_name: str, data: Path, preset_name: str, image_size: int | None, 
         leave(world)
     if run is not None:
         run.finish()
+        skipped = f"; {result.skipped} unreadable picture(s) skipped" if result.skipped else ""
         click.echo(f"best val_mae {result.best_val_mae:.4f} at epoch {result.best_epoch}; "
-                   f"checkpoint {out / 'best'}")
+                   f"checkpoint {out / 'best'}{skipped}")
 
 
 def _split_warnings(train_data: object, val_data: object) -> list[str]:

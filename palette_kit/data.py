@@ -4,19 +4,27 @@ Any folder of pictures works (searched recursively). A CelebA folder (``img_alig
 ``list_eval_partition.txt`` beside it or one level higher) is split as CelebA's authors split it;
 any other folder gets a deterministic seeded split. A task turns each square crop into its
 ``{"y_cond", "y_0"}`` pair with its own ``pair`` function.
+
+Bad pictures never stop a training run: every picture's header is read once up front (``scan``, cheap)
+and the unreadable ones are left out and reported; a picture that still fails to decode later is
+skipped with a warning, its item taken from the next readable picture, and counted (``skipped``).
 """
 from __future__ import annotations
 
 import random
+import sys
+import warnings
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
+from tqdm.auto import tqdm
 
-from palette_kit.errors import InputError
-from palette_kit.imageio import list_images, random_square, read_image, square
+from palette_kit.errors import InputError, file_problem
+from palette_kit.imageio import MAX_PIXELS, list_images, random_square, read_image, square
 from palette_kit.tasks.base import Split
 
 CELEBA_IMAGES = "img_align_celeba"
@@ -79,25 +87,62 @@ def split_paths(root: Path, split: Split, seed: int) -> list[Path]:
     return celeba_split(*celeba, split) if celeba else seeded_split(root, split, seed)
 
 
+def scan(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The pictures whose header reads (a known, non-zero size of at most ``MAX_PIXELS``), and
+    ``(path, reason)`` for the others. Only headers are read, so a folder of any size scans quickly."""
+    readable, unreadable = [], []
+    for path in paths:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(path) as picture:
+                    width, height = picture.size
+            if not 0 < width * height <= MAX_PIXELS:
+                raise ValueError(f"unusable size {width} x {height}")
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            unreadable.append((path, str(exc) or type(exc).__name__))
+            continue
+        readable.append(path)
+    return readable, unreadable
+
+
 class PictureDataset(Dataset):
     """Square crops of pictures at ``image_size``, turned into task items by ``pair``.
 
     Without ``augment`` each picture is centre-cropped. With ``augment`` (training) the square is
     a random crop of ``min_scale``..100% of the shorter side (scale jitter), mirrored left-right with
-    probability 1/2; the draws come from torch's random generator. Unreadable files raise
-    ``InputError`` naming the file when their item is loaded.
+    probability 1/2; the draws come from torch's random generator. A file that fails to decode is
+    skipped with a warning naming it, and the item comes from the next readable picture (the same one
+    on every pass, so a resumed run sees what the first saw); ``skipped`` lists such files, also when
+    DataLoader workers found them. ``left_out`` holds what ``scan`` refused before training.
     """
 
     def __init__(self, paths: list[Path], image_size: int, augment: bool, pair: Pair,
-                 min_scale: float = 0.5) -> None:
+                 min_scale: float = 0.5, left_out: list[tuple[Path, str]] | None = None) -> None:
         self.paths, self.image_size, self.augment = paths, image_size, augment
-        self.pair, self.min_scale = pair, min_scale
+        self.pair, self.min_scale, self.left_out = pair, min_scale, left_out or []
+        self._failed = torch.zeros(len(paths), dtype=torch.bool).share_memory_()  # seen by workers too
+
+    @property
+    def skipped(self) -> list[Path]:
+        """Files that failed to decode while training (each once, however often it came up)."""
+        return [path for path, failed in zip(self.paths, self._failed.tolist()) if failed]
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        picture = read_image(self.paths[index])
+        for offset in range(len(self.paths)):
+            i = (index + offset) % len(self.paths)
+            try:
+                return self._item(read_image(self.paths[i]))
+            except InputError as exc:
+                if not self._failed[i]:
+                    self._failed[i] = True
+                    tqdm.write(f"warning: skipped {file_problem(str(self.paths[i]), str(exc))}", file=sys.stderr)
+        raise InputError(f"none of the {len(self.paths)} pictures could be read")
+
+    def _item(self, picture: np.ndarray) -> dict[str, torch.Tensor]:
         if not self.augment:
             return self.pair(square(picture, self.image_size))
         picture = random_square(picture, self.image_size, self.min_scale)
@@ -107,5 +152,9 @@ class PictureDataset(Dataset):
 
 
 def picture_dataset(root: Path, split: Split, image_size: int, seed: int, pair: Pair) -> PictureDataset:
-    """The ``split`` of the pictures under ``root``; the training split is augmented."""
-    return PictureDataset(split_paths(root, split, seed), image_size, augment=split == "train", pair=pair)
+    """The readable pictures of the ``split`` under ``root`` (``scan``); the training split is augmented."""
+    paths, left_out = scan(split_paths(root, split, seed))
+    if not paths:
+        raise InputError(f"none of the {len(left_out)} {split} pictures under {root} can be read "
+                         f"({file_problem(str(left_out[0][0]), left_out[0][1])})")
+    return PictureDataset(paths, image_size, augment=split == "train", pair=pair, left_out=left_out)

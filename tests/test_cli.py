@@ -1,4 +1,5 @@
 """The installed ``palette-kit`` executable end to end, and its one-line errors for bad input."""
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -125,16 +126,22 @@ def test_train_bad_inputs(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_train_on_a_corrupt_image_names_it(tmp_path):
+def test_bad_pictures_are_reported_up_front_or_skipped_mid_run_never_a_crash(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    for i in range(3):
+    for i in range(5):
         cv2.imwrite(str(data / f"ok{i}.png"), make_photo(np.random.default_rng(i), 20, 20))
-    (data / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
-    result = run("train", "--task", "colorization", "--data", data, "--preset", "tiny", "--epochs", 1,
-                 "--no-wandb", "--out", tmp_path / "run", "--sample-steps", 2)
-    assert_one_line_error(result, "truncated image", "bad.jpg")
-    assert not (tmp_path / "run").exists()  # failed before any checkpoint: the new run folder is removed
+    (data / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")  # no header: found by the scan
+    jpeg = cv2.imencode(".jpg", make_photo(np.random.default_rng(9), 40, 40))[1].tobytes()
+    (data / "half.jpg").write_bytes(jpeg[:len(jpeg) // 2])  # a good header: fails only when decoded
+    result = run("train", "--task", "colorization", "--data", data, "--preset", "tiny", "--epochs", 2,
+                 "--batch-size", 2, "--no-wandb", "--out", tmp_path / "run", "--sample-steps", 2)  # val: ok2.png
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert sum("left out" in line and "bad.jpg" in line for line in warnings) == 1, result.stderr
+    assert sum("skipped" in line and "half.jpg" in line for line in warnings) == 1, result.stderr  # once
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["skipped_files"] == 1 and "1 unreadable picture(s) skipped" in result.stdout
 
 
 def test_infer_uses_the_shipped_model_by_default(tmp_path):

@@ -48,3 +48,20 @@ def test_named_values_are_choices_the_implementations_know():
     for name in ("task_name", "preset_name", "schedule", "scheduler", "prediction"):
         assert isinstance(train[name].type, click.Choice), name
     assert "colorization" in train["task_name"].type.choices
+
+
+def test_validation_samples_with_a_few_step_sampler_saved_as_the_inference_default():
+    train = {p.name: p for p in main.commands["train"].params}
+    assert train["scheduler"].default in ("ddim", "dpmsolver")
+    assert "inference default" in train["scheduler"].help and "inference default" in train["sample_steps"].help
+
+
+def test_a_tiny_or_shared_validation_split_warns(tmp_path):
+    from palette_kit.cli import _split_warnings
+    from palette_kit.data import PictureDataset
+
+    one = PictureDataset([tmp_path / "a.png"], 32, False, pair=None)
+    two = PictureDataset([tmp_path / "a.png", tmp_path / "b.png"], 32, True, pair=None)
+    warnings = _split_warnings(two, one)
+    assert len(warnings) == 2 and "1 picture" in warnings[0] and "also training pictures" in warnings[1]
+    assert _split_warnings(PictureDataset([tmp_path / "c.png"], 32, True, pair=None), two) == []

@@ -1,5 +1,6 @@
 """`palette-kit infer` over real-world batches: folders and globs, names, seeds and samples, provenance,
 comparison pictures, and bad files reported one line each while the good ones are written."""
+import json
 import os
 import struct
 import subprocess
@@ -84,7 +85,9 @@ def test_seeds_samples_and_provenance(checkpoint, tmp_path):
     assert (tmp_path / "one.png").read_bytes() == (tmp_path / "two.png").read_bytes()  # same seed, same bytes
     meta = read_metadata(tmp_path / "one.png")
     assert meta["seed"] == "7" and meta["sampler"] == "ddim" and meta["steps"] == "2"
-    assert meta["model"] == str(checkpoint) and meta["task"] == "colorization" and meta["input"] == "p.png"
+    assert meta["model"] == f"{checkpoint.parent.name}/{checkpoint.name}"  # by name, not the absolute path
+    assert len(meta["model_sha256"]) == 64 and str(tmp_path) not in json.dumps(meta)
+    assert meta["task"] == "colorization" and meta["input"] == "p.png"
 
     result = infer(checkpoint, source, "--seed", 7, "--num-samples", 3, "--ext", "jpg", "--sampler", "ddpm")
     assert result.returncode == 0, result.stderr

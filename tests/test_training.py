@@ -106,3 +106,5 @@ def test_disabled_wandb_writes_no_wandb_folder(photo_folder, tmp_path, monkeypat
     run.finish()
     assert not (tmp_path / "run" / "wandb").exists()
     assert (tmp_path / "run" / "metrics.jsonl").is_file() and (tmp_path / "run" / "best").is_dir()
+    steps = (tmp_path / "run" / "steps.jsonl").read_text().splitlines()  # fewer steps than --log-every (50)
+    assert len(steps) == 1 and json.loads(steps[0])["step"] == len(data) // 4 + (len(data) % 4 > 0)

@@ -60,6 +60,7 @@ class TrainResult:
     best_val_mae: float
     run_dir: Path | None
     step: int
+    skipped: int = 0  # training pictures that failed to decode and were skipped (this process)
 
 
 def _batches(loader: Iterable[dict], device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -210,7 +211,12 @@ class Trainer:
             tqdm.write(f"weights and EMA identical on all {world.size} processes")
         if world.is_main and (self.root / "best").exists():
             self.model.net.load_state_dict(load_checkpoint(self.root / "best")[1])
-        return TrainResult(p["best_epoch"], p["best_val_mae"], self.root, p["step"])
+        return TrainResult(p["best_epoch"], p["best_val_mae"], self.root, p["step"], self.skipped)
+
+    @property
+    def skipped(self) -> int:
+        """Training pictures skipped so far because they failed to decode (``PictureDataset.skipped``)."""
+        return len(getattr(self.train_data, "skipped", ()))
 
     def _step(self) -> None:
         """One optimizer step from the accumulated gradients, then the EMA and the learning rate."""
@@ -255,7 +261,7 @@ class Trainer:
             self.ema_model.save(self.root / "best", epoch=epoch, step=p["step"], val_mae=val_mae)
         self.ema_model.save(self.root / "last", epoch=epoch, step=p["step"], val_mae=val_mae)
         metrics = {"epoch": epoch, "step": p["step"], "train_loss": train_loss, "val_loss": val_loss,
-                   "val_mae": val_mae, "best_val_mae": p["best_val_mae"],
+                   "val_mae": val_mae, "best_val_mae": p["best_val_mae"], "skipped_files": self.skipped,
                    "seconds": round(time.perf_counter() - start, 2)}
         task = self.model.task
         if self.run is not None:
