@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from palette_kit.errors import InputError, PaletteError
 from palette_kit.imageio import read_metadata
@@ -42,11 +43,13 @@ def _inside(path: Path, folder: Path) -> bool:
 def made_by_palette_kit(path: Path) -> bool:
     """Whether ``path`` carries palette-kit's provenance (read from the header: PNG text chunks come first)."""
     try:
-        with Image.open(path) as picture:
-            if picture.format == "PNG":
-                return str(picture.info.get("software", "")).startswith(SOFTWARE)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as picture:
+                if picture.format == "PNG":
+                    return str(picture.info.get("software", "")).startswith(SOFTWARE)
         return read_metadata(path).get("software", "").startswith(SOFTWARE)
-    except (OSError, UnidentifiedImageError, PaletteError, ValueError):
+    except (OSError, PaletteError, ValueError, Image.DecompressionBombError):
         return False  # not readable as a picture: reading it as an input reports why
 
 
