@@ -54,7 +54,8 @@ def atomic_folder(path: Path, hidden: str | None = None) -> Iterator[Path]:
 
     The temporary folder is ``{hidden}-XXXX`` beside ``path`` (``hidden`` defaults to ``.{name}``). Its
     files and itself are synced, then renamed into place; a folder already at ``path`` is first moved
-    to ``{hidden}.old`` and deleted only once the new one is in place, and the parent folder is synced.
+    to ``{hidden}.old`` and deleted only once the new one is in place (put back if the rename fails), and
+    the parent folder is synced.
     If the block or the swap fails, the temporary folder is removed and ``path`` is left as it was.
     """
     path = Path(path)
@@ -63,10 +64,10 @@ def atomic_folder(path: Path, hidden: str | None = None) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f"{hidden}-", dir=path.parent))
     try:
         yield tmp
-        for file in sorted(tmp.rglob("*")):
-            if file.is_file():
-                os.chmod(file, umask_mode(0o666))
-                fsync(file)
+        for entry in sorted(tmp.rglob("*")):  # files, and the entries of sub-folders
+            if entry.is_file():
+                os.chmod(entry, umask_mode(0o666))
+            fsync(entry)
         os.chmod(tmp, umask_mode(0o777))  # mkdtemp makes 0700
         fsync(tmp)
         if path.exists():

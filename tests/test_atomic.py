@@ -37,8 +37,8 @@ def test_folder_replaces_the_old_one_after_syncing_everything(tmp_path, synced):
         (tmp / "sub").mkdir()
         (tmp / "sub" / "b.txt").write_text("b")
         (tmp / "a.txt").write_text("a")
-    assert [(p.name, data) for p, data in synced[:2]] == [("a.txt", b"a"), ("b.txt", b"b")]
-    assert synced[2][0].name.startswith(".ckpt-") and synced[3][0] == tmp_path
+    assert [(p.name, data) for p, data in synced[:3]] == [("a.txt", b"a"), ("sub", None), ("b.txt", b"b")]
+    assert synced[3][0].name.startswith(".ckpt-") and synced[4][0] == tmp_path and len(synced) == 5
     assert sorted(os.listdir(tmp_path)) == ["ckpt"]  # no temporary, no .old
     assert sorted(p.name for p in (tmp_path / "ckpt").rglob("*")) == ["a.txt", "b.txt", "sub"]
     assert (tmp_path / "ckpt").stat().st_mode & 0o777 == umask_mode(0o777)
