@@ -28,10 +28,10 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from palette_kit.diffusion.denoiser import Denoiser
+from palette_kit.diffusion.gammas import linear_gammas
 from palette_kit.diffusion.loss import PaletteLoss
 from palette_kit.diffusion.presets import SCHEDULERS, make_scheduler, schedule_preset
 from palette_kit.diffusion.sampler import EpsModel, restore
-from palette_kit.diffusion.schedule import LinearSchedule
 from palette_kit.nn.unet import PRESETS, UNet, preset
 from palette_kit.runtime import Runtime
 
@@ -190,7 +190,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     work = Workload(args, device, noise(b, COND_CHANNELS), noise(b, TARGET_CHANNELS),
                     noise(bt, TARGET_CHANNELS).clamp(-1, 1), noise(bt, COND_CHANNELS),
-                    PaletteLoss(LinearSchedule(**schedule_preset(args.schedule)["train"]).gammas))
+                    PaletteLoss(linear_gammas(**schedule_preset(args.schedule)["train"])))
     gamma = torch.full((b,), 0.5, device=device)
     scheduler = make_scheduler(args.sampler, schedule_preset(args.schedule)["sample"])
 

@@ -9,11 +9,11 @@ import torch
 
 from palette_kit.checkpoint import load_checkpoint, save_checkpoint
 from palette_kit.diffusion.denoiser import Denoiser
+from palette_kit.diffusion.gammas import linear_gammas
 from palette_kit.diffusion.loss import PaletteLoss
 from palette_kit.diffusion.noise import randn
 from palette_kit.diffusion.presets import make_scheduler
 from palette_kit.diffusion.sampler import Callback, EpsModel, Generators, Scheduler, restore
-from palette_kit.diffusion.schedule import LinearSchedule
 from palette_kit.errors import CheckpointError
 from palette_kit.nn.unet import UNet, UNetConfig
 from palette_kit.runtime import Runtime
@@ -98,7 +98,7 @@ class Palette:
 
     def loss(self) -> PaletteLoss:
         """The training objective over this model's training schedule."""
-        return PaletteLoss(LinearSchedule(**self.schedule["train"]).gammas, self.prediction)
+        return PaletteLoss(linear_gammas(**self.schedule["train"]), self.prediction)
 
     def scheduler(self, kind: str | None = None) -> Scheduler:
         return make_scheduler(kind or self.sampling["scheduler"], self.schedule["sample"])

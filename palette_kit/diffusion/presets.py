@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Any
 
 from palette_kit.diffusion.sampler import Scheduler
-from palette_kit.diffusion.schedule import LinearSchedule
 from palette_kit.errors import InputError
 
 #: Each preset: the schedule training draws gamma from, and the one sampling walks down.
@@ -42,9 +41,11 @@ def make_scheduler(kind: str, schedule: dict[str, Any]) -> Scheduler:
     """
     if kind not in SCHEDULERS:
         raise InputError(f"unknown scheduler {kind!r}; choose from: {', '.join(SCHEDULERS)}")
+    from palette_kit.diffusion.schedule import LinearSchedule  # imports diffusers: slow, only when sampling
+
     if kind == "linear":
         return LinearSchedule(**schedule)
-    from diffusers import DDPMScheduler, DPMSolverMultistepScheduler  # slow to import: only when used
+    from diffusers import DDPMScheduler, DPMSolverMultistepScheduler
 
     from palette_kit.diffusion.ddim import StridedDDIMScheduler
 
