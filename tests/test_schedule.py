@@ -1,4 +1,6 @@
 """The hand-written linear schedule against numpy's formulas and against diffusers' DDPMScheduler."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +9,7 @@ from palette_kit.diffusion.presets import make_scheduler, schedule_preset
 from palette_kit.diffusion.schedule import LinearSchedule
 from palette_kit.errors import InputError
 
-PALETTE_SAMPLE = schedule_preset("palette")["sample"]
+PALETTE_SAMPLE = schedule_preset("palette").sample
 
 
 class ScheduleContract:
@@ -16,7 +18,7 @@ class ScheduleContract:
     kind: str
 
     def make(self, **overrides):
-        return make_scheduler(self.kind, {**PALETTE_SAMPLE, **overrides})
+        return make_scheduler(self.kind, replace(PALETTE_SAMPLE, **overrides))
 
     @pytest.mark.parametrize("steps", [1, 7, 20, 1000])
     def test_timesteps_start_noisiest_and_descend(self, steps):
@@ -56,8 +58,8 @@ class TestLinearSchedule(ScheduleContract):
 
     def test_palette_presets_reach_pure_noise_and_seed_does_not(self):
         for part in ("train", "sample"):
-            assert LinearSchedule(**schedule_preset("palette")[part]).gammas[-1] < 1e-3
-        seed_gamma_T = float(LinearSchedule(**schedule_preset("seed")["train"]).gammas[-1])
+            assert getattr(schedule_preset("palette"), part).linear().gammas[-1] < 1e-3
+        seed_gamma_T = float(schedule_preset("seed").train.linear().gammas[-1])
         assert 0.35 < seed_gamma_T < 0.42  # the tutorial's flaw: sampling starts far noisier than training saw
 
     def test_posterior_matches_ddpm_formula_at_full_steps(self):
@@ -91,10 +93,10 @@ class TestDDPMScheduler(ScheduleContract):
     kind = "ddpm"
 
 
-def test_unknown_schedule_and_scheduler():
+def test_unknown_schedule_and_sampler():
     with pytest.raises(InputError, match="unknown schedule 'cosine'"):
         schedule_preset("cosine")
-    with pytest.raises(InputError, match="unknown scheduler 'euler'"):
+    with pytest.raises(InputError, match="unknown sampler 'euler'"):
         make_scheduler("euler", PALETTE_SAMPLE)
 
 
