@@ -86,7 +86,7 @@ class Palette:
             return cls.build(task, UNetConfig.from_dict(config["unet"]), Schedules.from_dict(config["schedule"]),
                              Sampling.from_dict(config["sampling"]),
                              config.get("prediction", "eps"))  # checkpoints from before v-prediction: eps
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, InputError) as exc:
             raise CheckpointError(f"checkpoint config is incomplete or malformed: {type(exc).__name__}: {exc}") from exc
 
     def save(self, path: Path, dtype: torch.dtype | None = None, **extra: Any) -> None:
