@@ -11,12 +11,11 @@ import click
 import torch
 
 from palette_kit import __version__
-from palette_kit.diffusion.denoiser import PREDICTIONS
-from palette_kit.diffusion.presets import SCHEDULERS, schedule_preset
+from palette_kit.diffusion.eps_model import PREDICTIONS
+from palette_kit.diffusion.presets import SAMPLERS, schedule_preset
 from palette_kit.errors import CheckpointError, InputError, PaletteError, PluginError
 from palette_kit.imageio import collect_inputs
 from palette_kit.model import Palette
-from palette_kit.nn.unet import preset
 from palette_kit.runtime import DEVICES, DTYPES, MIXED_PRECISION, Runtime
 from palette_kit.tasks import load_task, task_names
 from palette_kit.tasks.base import Option, resolve_options
@@ -113,7 +112,7 @@ def tasks() -> None:
     failed = False
     for name in names:
         try:
-            task = load_task(name)
+            task = load_task(name)()  # with its default options: its channels may depend on them
         except PaletteError as exc:
             failed = True
             click.echo(f"{name:<20} BROKEN: {_one_line(exc)}")
@@ -131,7 +130,7 @@ def tasks() -> None:
 @click.option("--schedule", default="palette", show_default=True, help="Noise schedules: palette or seed.")
 @click.option("--prediction", type=click.Choice(PREDICTIONS), default="eps", show_default=True,
               help="What the UNet predicts: eps (Palette) or v (better behaved when the target's spread is small).")
-@click.option("--sampler", "--scheduler", "scheduler", type=click.Choice(SCHEDULERS), default="linear",
+@click.option("--sampler", "--scheduler", "sampler", type=click.Choice(SAMPLERS), default="linear",
               show_default=True, help=SAMPLER_HELP)
 @click.option("--sample-steps", type=click.IntRange(1), default=None,
               help="Sampling steps for validation and, saved in the checkpoint, for inference.")
@@ -171,7 +170,7 @@ def tasks() -> None:
               help="Track with Weights & Biases (offline when no API key is configured).")
 @click.option("--wandb-project", default="palette-kit", show_default=True)
 def train(task_name: str, data: Path, preset_name: str, image_size: int | None, schedule: str, prediction: str,
-          scheduler: str, sample_steps: int | None, resume: str | None, device: str, out: Path | None, use_wandb: bool,
+          sampler: str, sample_steps: int | None, resume: str | None, device: str, out: Path | None, use_wandb: bool,
           wandb_project: str, task_options: dict | None = None, **settings) -> None:
     """Train a model for a task on a folder of images (`--task NAME --help` lists the task's options).
 
@@ -185,13 +184,12 @@ def train(task_name: str, data: Path, preset_name: str, image_size: int | None, 
 
     task = load_task(task_name)(**(task_options or {}))
     overrides = {"image_size": image_size} if image_size else {}
-    unet = preset(preset_name, task.cond_channels + task.target_channels, task.target_channels, **overrides)
-    schedules = schedule_preset(schedule)
-    steps = sample_steps or schedules["sample"]["num_train_timesteps"]
-    if steps > schedules["sample"]["num_train_timesteps"]:
-        raise InputError(f"--sample-steps must be at most {schedules['sample']['num_train_timesteps']}")
+    total = schedule_preset(schedule).sample.num_train_timesteps
+    if sample_steps and sample_steps > total:
+        raise InputError(f"--sample-steps must be at most {total}")
     torch.manual_seed(settings["seed"])  # the initial weights, the same on every rank and every rerun
-    model = Palette.create(task, unet, schedules, {"scheduler": scheduler, "steps": steps}, prediction)
+    model = Palette.create(task, preset_name, schedule, sampler, sample_steps, prediction, **overrides)
+    steps = model.sampling.steps
     state = None
     if resume is not None:
         if resume == "latest" and out is None:
@@ -200,8 +198,8 @@ def train(task_name: str, data: Path, preset_name: str, image_size: int | None, 
         out = checkpoint.parents[1]
         state = load_state(checkpoint)
         check_compatible(state.config, model.config, checkpoint)
-    train_data = task.dataset(data, "train", unet.image_size, settings["seed"])
-    val_data = task.dataset(data, "val", unet.image_size, settings["seed"])
+    train_data = task.dataset(data, "train", model.image_size, settings["seed"])
+    val_data = task.dataset(data, "val", model.image_size, settings["seed"])
     out = out or Path("runs") / f"{task.name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     if state is None and out.exists() and any(out.iterdir()):
         raise InputError(f"--out {out} exists and is not empty; choose a new run folder or --resume latest")
@@ -211,7 +209,7 @@ def train(task_name: str, data: Path, preset_name: str, image_size: int | None, 
     if world.is_main:
         n_params = sum(p.numel() for p in model.net.parameters())
         click.echo(f"{task.name}: {len(train_data)} train / {len(val_data)} val images, UNet {preset_name} "
-                   f"{n_params / 1e6:.2f} M parameters at {unet.image_size} px, {world.size} process(es) on "
+                   f"{n_params / 1e6:.2f} M parameters at {model.image_size} px, {world.size} process(es) on "
                    f"{world.device}, run folder {out}" + (f", resuming step {state.progress['step']}" if state else ""))
         run = Run(out, {"train": asdict(ts), "model": model.config, "data": str(data), "preset": preset_name},
                   use_wandb, wandb_project, run_id=state.progress.get("wandb_id") if state else None)
@@ -239,7 +237,7 @@ def _load_model(task_name: str, checkpoint: Path | None, steps: int | None) -> t
     model = Palette.load(checkpoint)
     if model.task.name != task_name:
         raise CheckpointError(f"checkpoint {checkpoint} is for task {model.task.name!r}, not {task_name!r}")
-    total = model.schedule["sample"]["num_train_timesteps"]
+    total = model.schedules.sample.num_train_timesteps
     if steps and steps > total:
         raise InputError(f"--steps must be at most {total} for this checkpoint")
     return model, checkpoint
@@ -252,7 +250,7 @@ def _load_model(task_name: str, checkpoint: Path | None, steps: int | None) -> t
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
               help="Checkpoint folder (default: the model the task plugin ships).")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Sampling steps (default: the checkpoint's).")
-@click.option("--sampler", "--scheduler", "scheduler", type=click.Choice(SCHEDULERS), default=None,
+@click.option("--sampler", "--scheduler", "sampler", type=click.Choice(SAMPLERS), default=None,
               help=SAMPLER_HELP + " Default: the checkpoint's.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every picture's sampling.")
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True, help="Pictures sampled together.")
@@ -260,7 +258,7 @@ def _load_model(task_name: str, checkpoint: Path | None, steps: int | None) -> t
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Folder for metrics.csv and metrics.json (default: evaluation-TASK-TIME).")
-def evaluate(task_name: str, data: Path, checkpoint: Path | None, steps: int | None, scheduler: str | None,
+def evaluate(task_name: str, data: Path, checkpoint: Path | None, steps: int | None, sampler: str | None,
              seed: int, batch_size: int, limit: int | None, device: str, out: Path | None) -> None:
     """Measure a model on ground-truth pictures: PSNR, SSIM, CIEDE2000, colourfulness and the task's metrics.
 
@@ -273,7 +271,7 @@ def evaluate(task_name: str, data: Path, checkpoint: Path | None, steps: int | N
     paths = list_images(data)[:limit]
     model, checkpoint = _load_model(task_name, checkpoint, steps)
     model.to(Runtime.pick(device))
-    rows, failures = run_evaluation(model, paths, steps, scheduler, seed, batch_size)
+    rows, failures = run_evaluation(model, paths, steps, sampler, seed, batch_size)
     for path, reason in failures:
         click.echo(f"error: {reason if str(path) in reason else f'{path}: {reason}'}", err=True)
     if not rows:
@@ -304,7 +302,7 @@ def evaluate(task_name: str, data: Path, checkpoint: Path | None, steps: int | N
               help="Results per input, with seeds --seed, --seed+1, ...; their names get .sSEED.")
 @click.option("--compare", is_flag=True, help="Also write NAME.TASK.compare.png: input | output(s) | ground truth.")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Sampling steps (default: the checkpoint's).")
-@click.option("--sampler", "--scheduler", "scheduler", type=click.Choice(SCHEDULERS), default=None,
+@click.option("--sampler", "--scheduler", "sampler", type=click.Choice(SAMPLERS), default=None,
               help=SAMPLER_HELP + " Default: the checkpoint's.")
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True,
               help="Samples computed together; each has its own seed, so results do not depend on the batch.")
@@ -315,7 +313,7 @@ def evaluate(task_name: str, data: Path, checkpoint: Path | None, steps: int | N
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 def infer(inputs: tuple[str, ...], task_name: str, checkpoint: Path | None, output: Path | None, ext: str,
           output_quality: int, overwrite: bool, num_samples: int, compare: bool, steps: int | None,
-          scheduler: str | None, batch_size: int, dtype: str, compile_net: bool, seed: int, device: str,
+          sampler: str | None, batch_size: int, dtype: str, compile_net: bool, seed: int, device: str,
           task_options: dict | None = None) -> None:
     """Run a task on pictures: files, folders (recursive) or glob patterns (`--task NAME --help` lists the
     task's options). A file that fails is reported on one line and the others are still written."""
@@ -333,8 +331,8 @@ def infer(inputs: tuple[str, ...], task_name: str, checkpoint: Path | None, outp
         raise InputError(f"{problems[0][0]}: {problems[0][1]}")
     model.to(Runtime.pick(device, dtype, compile_net))
     sha = json.loads((Path(checkpoint) / "config.json").read_text()).get("weights_sha256")
-    report = inference.run(model, targets, seeds, steps, scheduler, batch_size, overwrite,
-                           inference.provenance(model, checkpoint, sha, scheduler, steps), infer_options,
+    report = inference.run(model, targets, seeds, steps, sampler, batch_size, overwrite,
+                           inference.provenance(model, checkpoint, sha, sampler, steps), infer_options,
                            output_quality)
     failed = [reason if name in reason else f"{name}: {reason}" for name, reason in problems + report.failed]
     if len(failed) == 1 and not report.written and not report.skipped:
