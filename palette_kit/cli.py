@@ -131,7 +131,7 @@ def tasks() -> None:
     failed = False
     for name in names:
         try:
-            task = load_task(name)
+            task = load_task(name)()  # with its default options: its channels may depend on them
         except PaletteError as exc:
             failed = True
             click.echo(f"{name:<20} BROKEN: {_one_line(exc)}")
@@ -153,7 +153,7 @@ def tasks() -> None:
               help="Noise schedules: palette (train 2000 / sample 1000 linear steps) or seed (the tutorial's 20).")
 @click.option("--prediction", type=click.Choice(PREDICTIONS), default="eps", show_default=True,
               help="What the UNet predicts: eps (Palette) or v (better behaved when the target's spread is small).")
-@click.option("--sampler", "--scheduler", "scheduler", type=click.Choice(SAMPLERS), default=DEFAULT_SAMPLER,
+@click.option("--sampler", "--scheduler", "sampler", type=click.Choice(SAMPLERS), default=DEFAULT_SAMPLER,
               show_default=True, help=SAMPLER_HELP + " Restores the validation samples, and is saved in "
               "checkpoints as the inference default.")
 @click.option("--sample-steps", type=click.IntRange(1), default=None,
@@ -199,7 +199,7 @@ def tasks() -> None:
               help="Track with Weights & Biases (offline when no API key is configured).")
 @click.option("--wandb-project", default="palette-kit", show_default=True, help="Weights & Biases project.")
 def train(task_name: str, data: Path, preset_name: str, image_size: int | None, schedule: str, prediction: str,
-          scheduler: str, sample_steps: int | None, resume: str | None, device: str, out: Path | None, use_wandb: bool,
+          sampler: str, sample_steps: int | None, resume: str | None, device: str, out: Path | None, use_wandb: bool,
           wandb_project: str, task_options: dict | None = None, **settings) -> None:
     """Train a model for a task on a folder of images (`--task NAME --help` lists the task's options).
 
@@ -210,7 +210,6 @@ def train(task_name: str, data: Path, preset_name: str, image_size: int | None, 
 
     from palette_kit.diffusion.presets import schedule_preset
     from palette_kit.model import Palette
-    from palette_kit.nn.unet import preset
     from palette_kit.training.distributed import join, leave
     from palette_kit.training.state import check_compatible, load_state, resolve_resume
     from palette_kit.training.tracking import Run
@@ -218,14 +217,12 @@ def train(task_name: str, data: Path, preset_name: str, image_size: int | None, 
 
     task = load_task(task_name)(**(task_options or {}))
     overrides = {"image_size": image_size} if image_size else {}
-    unet = preset(preset_name, task.cond_channels + task.target_channels, task.target_channels, **overrides)
-    schedules = schedule_preset(schedule)
-    total = schedules["sample"]["num_train_timesteps"]
+    total = schedule_preset(schedule).sample.num_train_timesteps
     steps = sample_steps or min(DEFAULT_SAMPLE_STEPS, total)
     if steps > total:
         raise InputError(f"--sample-steps must be at most {total}")
     torch.manual_seed(settings["seed"])  # the initial weights, the same on every rank and every rerun
-    model = Palette.create(task, unet, schedules, {"scheduler": scheduler, "steps": steps}, prediction)
+    model = Palette.create(task, preset_name, schedule, sampler, steps, prediction, **overrides)
     ts = TrainSettings(**{**settings, "grad_clip": settings["grad_clip"] or None}, sample_steps=steps)
     state = None
     if resume is not None:
@@ -239,8 +236,8 @@ def train(task_name: str, data: Path, preset_name: str, image_size: int | None, 
             click.echo(f"run {out} is already finished (step {state.progress['step']}, --epochs {ts.epochs}, "
                        f"--max-steps {ts.max_steps}); nothing to do: raise --epochs or --max-steps to go on")
             return
-    train_data = task.dataset(data, "train", unet.image_size, settings["seed"])
-    val_data = task.dataset(data, "val", unet.image_size, settings["seed"])
+    train_data = task.dataset(data, "train", model.image_size, settings["seed"])
+    val_data = task.dataset(data, "val", model.image_size, settings["seed"])
     for path, reason in [*getattr(train_data, "left_out", ()), *getattr(val_data, "left_out", ())]:
         click.echo(f"warning: left out {file_problem(str(path), reason)}", err=True)
     for warning in _split_warnings(train_data, val_data):
@@ -253,7 +250,7 @@ def train(task_name: str, data: Path, preset_name: str, image_size: int | None, 
     if world.is_main:
         n_params = sum(p.numel() for p in model.net.parameters())
         click.echo(f"{task.name}: {len(train_data)} train / {len(val_data)} val images, UNet {preset_name} "
-                   f"{n_params / 1e6:.2f} M parameters at {unet.image_size} px, {world.size} process(es) on "
+                   f"{n_params / 1e6:.2f} M parameters at {model.image_size} px, {world.size} process(es) on "
                    f"{world.device}, run folder {out}" + (f", resuming step {state.progress['step']}" if state else ""))
         run = Run(out, {"train": dataclasses.asdict(ts), "model": model.config, "data": str(data), "preset": preset_name},
                   use_wandb, wandb_project, run_id=state.progress.get("wandb_id") if state else None)
@@ -296,7 +293,7 @@ def _load_model(task_name: str, checkpoint: Path | None, steps: int | None) -> t
     model = Palette.load(checkpoint)
     if model.task.name != task_name:
         raise CheckpointError(f"checkpoint {checkpoint} is for task {model.task.name!r}, not {task_name!r}")
-    total = model.schedule["sample"]["num_train_timesteps"]
+    total = model.schedules.sample.num_train_timesteps
     if steps and steps > total:
         raise InputError(f"--steps must be at most {total} for this checkpoint")
     return model, checkpoint
@@ -309,7 +306,7 @@ def _load_model(task_name: str, checkpoint: Path | None, steps: int | None) -> t
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
               help="Checkpoint folder (default: the model the task plugin ships).")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Sampling steps (default: the checkpoint's).")
-@click.option("--sampler", "--scheduler", "scheduler", type=click.Choice(SAMPLERS), default=None,
+@click.option("--sampler", "--scheduler", "sampler", type=click.Choice(SAMPLERS), default=None,
               help=SAMPLER_HELP + " Default: the checkpoint's.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every picture's sampling.")
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True, help="Pictures sampled together.")
@@ -318,7 +315,7 @@ def _load_model(task_name: str, checkpoint: Path | None, steps: int | None) -> t
               help="auto: CUDA when available, else the CPU.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Folder for metrics.csv and metrics.json (default: evaluation-TASK-TIME).")
-def evaluate(task_name: str, data: Path, checkpoint: Path | None, steps: int | None, scheduler: str | None,
+def evaluate(task_name: str, data: Path, checkpoint: Path | None, steps: int | None, sampler: str | None,
              seed: int, batch_size: int, limit: int | None, device: str, out: Path | None) -> None:
     """Measure a model on ground-truth pictures: PSNR, SSIM, CIEDE2000, colourfulness and the task's metrics.
 
@@ -332,7 +329,7 @@ def evaluate(task_name: str, data: Path, checkpoint: Path | None, steps: int | N
     paths = list_images(data)[:limit]
     model, checkpoint = _load_model(task_name, checkpoint, steps)
     model.to(Runtime.pick(device))
-    rows, failures = run_evaluation(model, paths, steps, scheduler, seed, batch_size)
+    rows, failures = run_evaluation(model, paths, steps, sampler, seed, batch_size)
     for path, reason in failures:
         click.echo(f"error: {file_problem(str(path), reason)}", err=True)
     if not rows:
@@ -363,7 +360,7 @@ def evaluate(task_name: str, data: Path, checkpoint: Path | None, steps: int | N
               help="Results per input, with seeds --seed, --seed+1, ...; their names get .sSEED.")
 @click.option("--compare", is_flag=True, help="Also write NAME.TASK.compare.png: input | output(s) | ground truth.")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Sampling steps (default: the checkpoint's).")
-@click.option("--sampler", "--scheduler", "scheduler", type=click.Choice(SAMPLERS), default=None,
+@click.option("--sampler", "--scheduler", "sampler", type=click.Choice(SAMPLERS), default=None,
               help=SAMPLER_HELP + " Default: the checkpoint's.")
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True,
               help="Samples computed together; each has its own seed, so results do not depend on the batch.")
@@ -376,7 +373,7 @@ def evaluate(task_name: str, data: Path, checkpoint: Path | None, steps: int | N
               help="auto: CUDA when available, else the CPU.")
 def infer(inputs: tuple[str, ...], task_name: str, checkpoint: Path | None, output: Path | None, ext: str,
           output_quality: int, overwrite: bool, num_samples: int, compare: bool, steps: int | None,
-          scheduler: str | None, batch_size: int, dtype: str, compile_net: bool, seed: int, device: str,
+          sampler: str | None, batch_size: int, dtype: str, compile_net: bool, seed: int, device: str,
           task_options: dict | None = None) -> None:
     """Run a task on pictures: files, folders (recursive) or glob patterns (`--task NAME --help` lists the
     task's options). A file that fails is reported on one line and the others are still written."""
@@ -399,8 +396,8 @@ def infer(inputs: tuple[str, ...], task_name: str, checkpoint: Path | None, outp
     infer_options = resolve_options(type(model.task).infer_options, task_options or {}, task_name)
     model.to(Runtime.pick(device, dtype, compile_net))
     sha = read_config(checkpoint)["weights_sha256"]
-    report = inference.run(model, targets, seeds, steps, scheduler, batch_size, overwrite,
-                           inference.provenance(model, checkpoint, sha, scheduler, steps), infer_options,
+    report = inference.run(model, targets, seeds, steps, sampler, batch_size, overwrite,
+                           inference.provenance(model, checkpoint, sha, sampler, steps), infer_options,
                            output_quality)
     failed = [file_problem(name, reason) for name, reason in problems + report.failed]
     if len(failed) == 1 and not report.written and not report.skipped:

@@ -1,4 +1,4 @@
-"""A trained model as one object: task, denoiser, schedules and sampling defaults, saved as a checkpoint."""
+"""A trained model as one object: task, eps-model, schedules and sampling defaults, saved as a checkpoint."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -8,14 +8,13 @@ from typing import Any
 import torch
 
 from palette_kit.checkpoint import load_checkpoint, save_checkpoint
-from palette_kit.diffusion.denoiser import Denoiser
-from palette_kit.diffusion.gammas import linear_gammas
+from palette_kit.diffusion.eps_model import EpsModel
 from palette_kit.diffusion.loss import PaletteLoss
 from palette_kit.diffusion.noise import randn
-from palette_kit.diffusion.presets import make_scheduler
-from palette_kit.diffusion.sampler import Callback, EpsModel, Generators, Scheduler, restore
-from palette_kit.errors import CheckpointError
-from palette_kit.nn.unet import UNet, UNetConfig
+from palette_kit.diffusion.presets import Sampling, Schedules, make_scheduler, schedule_preset
+from palette_kit.diffusion.sampler import Callback, EpsFn, Generators, Scheduler, restore
+from palette_kit.errors import CheckpointError, InputError
+from palette_kit.nn.unet import UNet, UNetConfig, preset as unet_preset
 from palette_kit.runtime import Runtime
 from palette_kit.schema import MAX_PARAMETERS
 from palette_kit.tasks import Task, load_task
@@ -26,17 +25,36 @@ class Palette:
     """Everything that rebuilds a model: its task, its network, and how it was trained and samples."""
 
     task: Task
-    net: Denoiser
-    schedule: dict[str, dict[str, Any]]
-    sampling: dict[str, Any] = field(default_factory=lambda: {"scheduler": "linear", "steps": 1000})
+    net: EpsModel
+    schedules: Schedules
+    sampling: Sampling = field(default_factory=Sampling)
     runtime: Runtime | None = field(default=None, init=False, repr=False)
-    _eps: EpsModel | None = field(default=None, init=False, repr=False)
+    _eps: EpsFn | None = field(default=None, init=False, repr=False)
 
     @classmethod
-    def create(cls, task: Task, unet: UNetConfig, schedule: dict[str, dict[str, Any]],
-               sampling: dict[str, Any], prediction: str = "eps") -> Palette:
-        """A fresh model; ``prediction`` is what its backbone predicts (see ``Denoiser``)."""
-        return cls(task, Denoiser(UNet(unet), task.target_channels, prediction), schedule, sampling)
+    def create(cls, task: Task, preset: str = "small", schedule: str | Schedules = "palette",
+               sampler: str = "linear", steps: int | None = None, prediction: str = "eps",
+               **unet_overrides: Any) -> Palette:
+        """A fresh model for ``task``: the UNet ``preset`` (fields overridden by ``unet_overrides``) with
+        the task's channels, the named (or given) schedules, and ``sampler`` with ``steps`` (default:
+        all of the sampling schedule's) as sampling defaults; ``prediction``: see ``EpsModel``."""
+        schedules = schedule_preset(schedule) if isinstance(schedule, str) else schedule
+        total = schedules.sample.num_train_timesteps
+        if steps is not None and not 1 <= steps <= total:
+            raise InputError(f"sampling steps must be between 1 and {total}, got {steps}")
+        unet = unet_preset(preset, task.cond_channels + task.target_channels, task.target_channels,
+                           **unet_overrides)
+        return cls.build(task, unet, schedules, Sampling(sampler, steps or total), prediction)
+
+    @classmethod
+    def build(cls, task: Task, unet: UNetConfig, schedules: Schedules, sampling: Sampling,
+              prediction: str = "eps") -> Palette:
+        """The one place a network is built: ``unet`` must have ``task``'s channels."""
+        wanted = (task.cond_channels + task.target_channels, task.target_channels)
+        if (unet.in_channels, unet.out_channels) != wanted:
+            raise ValueError(f"the UNet has {unet.in_channels} -> {unet.out_channels} channels; task "
+                             f"{task.name!r} needs {wanted[0]} -> {wanted[1]} (condition + target -> target)")
+        return cls(task, EpsModel(UNet(unet), prediction), schedules, sampling)
 
     @property
     def unet_config(self) -> UNetConfig:
@@ -57,8 +75,8 @@ class Palette:
         return {
             "task": {"name": self.task.name, "options": self.task.config},
             "unet": self.unet_config.to_dict(),
-            "schedule": self.schedule,
-            "sampling": self.sampling,
+            "schedule": self.schedules.to_dict(),
+            "sampling": self.sampling.to_dict(),
             "prediction": self.prediction,
         }
 
@@ -66,9 +84,10 @@ class Palette:
     def from_config(cls, config: dict[str, Any]) -> Palette:
         try:
             task = load_task(config["task"]["name"])(**config["task"]["options"])
-            return cls.create(task, UNetConfig.from_dict(config["unet"]), config["schedule"], config["sampling"],
-                              config.get("prediction", "eps"))  # checkpoints from before v-prediction: eps
-        except (KeyError, TypeError, ValueError) as exc:
+            return cls.build(task, UNetConfig.from_dict(config["unet"]), Schedules.from_dict(config["schedule"]),
+                             Sampling.from_dict(config["sampling"]),
+                             config.get("prediction", "eps"))  # checkpoints from before v-prediction: eps
+        except (KeyError, TypeError, ValueError, InputError) as exc:
             raise CheckpointError(f"checkpoint config is incomplete or malformed: {type(exc).__name__}: {exc}") from exc
 
     def save(self, path: Path, dtype: torch.dtype | None = None, **extra: Any) -> None:
@@ -98,17 +117,18 @@ class Palette:
 
     def loss(self) -> PaletteLoss:
         """The training objective over this model's training schedule."""
-        return PaletteLoss(linear_gammas(**self.schedule["train"]), self.prediction)
+        return PaletteLoss(self.schedules.train.gammas(), self.prediction)
 
-    def scheduler(self, kind: str | None = None) -> Scheduler:
-        return make_scheduler(kind or self.sampling["scheduler"], self.schedule["sample"])
+    def scheduler(self, sampler: str | None = None) -> Scheduler:
+        """The scheduler of ``sampler`` (default: the model's) over the sampling schedule."""
+        return make_scheduler(sampler or self.sampling.sampler, self.schedules.sample)
 
     def to(self, runtime: Runtime) -> Palette:
         """Sample with ``runtime`` (device, autocast dtype, channels-last, compilation) from now on."""
         self.runtime, self._eps = runtime, runtime.prepare(self.net)
         return self
 
-    def sample(self, y_cond: torch.Tensor, steps: int | None = None, scheduler: str | None = None,
+    def sample(self, y_cond: torch.Tensor, steps: int | None = None, sampler: str | None = None,
                generator: Generators = None, callback: Callback | None = None,
                progress: bool = False) -> torch.Tensor:
         """Restore targets for a batch of conditions with the model's (or the given) sampling settings.
@@ -118,6 +138,6 @@ class Palette:
         """
         b, _, h, w = y_cond.shape
         y_T = randn((b, self.task.target_channels, h, w), generator, y_cond.device)
-        return restore(self._eps or self.net, y_cond, y_T, self.scheduler(scheduler), steps or self.sampling["steps"],
+        return restore(self._eps or self.net, y_cond, y_T, self.scheduler(sampler), steps or self.sampling.steps,
                        generator=generator, callback=callback, hook=self.task.sampling_hook(y_cond),
                        progress=progress)

@@ -10,18 +10,15 @@ import torch
 
 import palette_kit.atomic as atomic
 import palette_kit.checkpoint as checkpoint
-from palette_kit.diffusion.presets import schedule_preset
 from palette_kit.errors import CheckpointError
 from palette_kit.model import Palette
-from palette_kit.nn.unet import preset
 from palette_kit.tasks import load_task
 
 
 def tiny_model(seed: int = 0) -> Palette:
     torch.manual_seed(seed)
     task = load_task("colorization")()
-    unet = preset("tiny", task.cond_channels + task.target_channels, task.target_channels)
-    model = Palette.create(task, unet, schedule_preset("palette"), {"scheduler": "linear", "steps": 4})
+    model = Palette.create(task, "tiny", steps=4)
     with torch.no_grad():  # leave the zero-initialised state so outputs differ between models
         for p in model.net.parameters():
             p.add_(torch.randn_like(p) * 0.01)

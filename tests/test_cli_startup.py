@@ -35,25 +35,25 @@ def test_every_option_has_help_text():
 
 
 def test_named_values_are_choices_the_implementations_know():
-    from palette_kit.diffusion.denoiser import PREDICTIONS
-    from palette_kit.diffusion.presets import SCHEDULERS, SCHEDULES
+    from palette_kit.diffusion.eps_model import PREDICTIONS
+    from palette_kit.diffusion.presets import SAMPLERS, SCHEDULES
     from palette_kit.nn.unet import NOISE_INPUTS, PRESETS
     from palette_kit.runtime import DEVICES, DTYPES, MIXED_PRECISION
 
     assert set(choices.PRESETS) == set(PRESETS) and set(choices.SCHEDULES) == set(SCHEDULES)
-    assert choices.SAMPLERS == SCHEDULERS and choices.PREDICTIONS == PREDICTIONS
+    assert choices.SAMPLERS == SAMPLERS and choices.PREDICTIONS == PREDICTIONS
     assert choices.NOISE_INPUTS == NOISE_INPUTS and choices.DEVICES == DEVICES
     assert choices.DTYPES == tuple(DTYPES) and choices.MIXED_PRECISION == tuple(MIXED_PRECISION)
     train = {p.name: p for p in main.commands["train"].params}
-    for name in ("task_name", "preset_name", "schedule", "scheduler", "prediction"):
+    for name in ("task_name", "preset_name", "schedule", "sampler", "prediction"):
         assert isinstance(train[name].type, click.Choice), name
     assert "colorization" in train["task_name"].type.choices
 
 
 def test_validation_samples_with_a_few_step_sampler_saved_as_the_inference_default():
     train = {p.name: p for p in main.commands["train"].params}
-    assert train["scheduler"].default in ("ddim", "dpmsolver")
-    assert "inference default" in train["scheduler"].help and "inference default" in train["sample_steps"].help
+    assert train["sampler"].default in ("ddim", "dpmsolver")
+    assert "inference default" in train["sampler"].help and "inference default" in train["sample_steps"].help
 
 
 def test_a_tiny_or_shared_validation_split_warns(tmp_path):

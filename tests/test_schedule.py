@@ -1,29 +1,29 @@
 """Every sampler's scheduler against one contract; the linear schedule against numpy's formulas, against
 diffusers' DDPMScheduler, and as a diffusers scheduler (config files, compatible schedulers, custom timesteps)."""
 import json
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 
-from palette_kit.diffusion.presets import SCHEDULERS, make_scheduler, schedule_preset
+from palette_kit.diffusion.presets import SAMPLERS, make_scheduler, schedule_preset
 from palette_kit.diffusion.schedule import LinearSchedule
 from palette_kit.errors import InputError
 
-PALETTE_SAMPLE = schedule_preset("palette")["sample"]
+PALETTE_SAMPLE = schedule_preset("palette").sample
+SAMPLE_CONFIG = asdict(PALETTE_SAMPLE)
 
 
 class ScheduleContract:
     """Checks every scheduler we sample with must pass (subclassed per implementation)."""
 
     kind: str
-
-    kind: str
     reports_y_0 = True  # whether ``step`` returns the y_0 it predicted (pred_original_sample)
 
     def make(self, **overrides):
-        return make_scheduler(self.kind, {**PALETTE_SAMPLE, **overrides})
+        return make_scheduler(self.kind, replace(PALETTE_SAMPLE, **overrides))
 
     def first_timestep(self, steps: int) -> int:
         """Where sampling starts: the noisiest step, T - 1."""
@@ -59,7 +59,7 @@ class ScheduleContract:
 
 
 def test_the_contract_covers_every_sampler():
-    assert {cls.kind for cls in ScheduleContract.__subclasses__()} == set(SCHEDULERS)
+    assert {cls.kind for cls in ScheduleContract.__subclasses__()} == set(SAMPLERS)
 
 
 class TestLinearSchedule(ScheduleContract):
@@ -73,8 +73,8 @@ class TestLinearSchedule(ScheduleContract):
 
     def test_palette_presets_reach_pure_noise_and_seed_does_not(self):
         for part in ("train", "sample"):
-            assert LinearSchedule(**schedule_preset("palette")[part]).gammas[-1] < 1e-3
-        seed_gamma_T = float(LinearSchedule(**schedule_preset("seed")["train"]).gammas[-1])
+            assert getattr(schedule_preset("palette"), part).linear().gammas[-1] < 1e-3
+        seed_gamma_T = float(schedule_preset("seed").train.linear().gammas[-1])
         assert 0.35 < seed_gamma_T < 0.42  # the tutorial's flaw: sampling starts far noisier than training saw
 
     def test_posterior_matches_ddpm_formula_at_full_steps(self):
@@ -117,7 +117,7 @@ def test_config_written_by_earlier_versions_still_loads(tmp_path):
 
 
 def test_a_diffusers_ddpm_config_loads_and_choices_it_does_not_offer_are_refused(tmp_path):
-    common = {**PALETTE_SAMPLE, "beta_schedule": "linear", "timestep_spacing": "trailing"}
+    common = {**SAMPLE_CONFIG, "beta_schedule": "linear", "timestep_spacing": "trailing"}
     DDPMScheduler(**common, variance_type="fixed_small").save_config(tmp_path)
     ours, theirs = LinearSchedule.from_pretrained(tmp_path), DDPMScheduler.from_pretrained(tmp_path)
     torch.testing.assert_close(ours.alphas_cumprod.float(), theirs.alphas_cumprod, rtol=1e-5, atol=1e-7)
@@ -133,7 +133,7 @@ def test_a_diffusers_ddpm_config_loads_and_choices_it_does_not_offer_are_refused
 
 @pytest.mark.parametrize("cls", [DDPMScheduler, DDIMScheduler, DPMSolverMultistepScheduler])
 def test_compatible_diffusers_schedulers_build_from_its_config(cls):
-    s = LinearSchedule(**PALETTE_SAMPLE)
+    s = LinearSchedule(**SAMPLE_CONFIG)
     assert cls in s.compatibles
     other = cls.from_config(s.config, timestep_spacing="trailing")  # options left at their defaults get
     # the other scheduler's defaults (diffusers' rule), so the spacing is named
@@ -147,7 +147,7 @@ def test_compatible_diffusers_schedulers_build_from_its_config(cls):
 
 
 def test_step_output_is_a_dict_or_a_tuple():
-    s = LinearSchedule(**PALETTE_SAMPLE)
+    s = LinearSchedule(**SAMPLE_CONFIG)
     s.set_timesteps(10)
     y_t, eps, t = torch.randn(2, 2, 4, 4), torch.randn(2, 2, 4, 4), s.timesteps[3]
     out = s.step(eps, t, y_t, generator=torch.Generator().manual_seed(5))
@@ -159,15 +159,15 @@ def test_step_output_is_a_dict_or_a_tuple():
 
 
 def test_pipeline_api_and_config_attributes():
-    s = LinearSchedule(**PALETTE_SAMPLE)
+    s = LinearSchedule(**SAMPLE_CONFIG)
     x = torch.randn(1, 2, 4, 4)
     assert s.init_noise_sigma == 1.0 and s.order == 1 and len(s) == 1000
     assert s.scale_model_input(x, 999) is x
-    assert s.config.num_train_timesteps == 1000 and s.config["beta_end"] == PALETTE_SAMPLE["beta_end"]
+    assert s.config.num_train_timesteps == 1000 and s.config["beta_end"] == PALETTE_SAMPLE.beta_end
 
 
 def test_custom_timesteps_are_walked_in_order():
-    s = LinearSchedule(**PALETTE_SAMPLE)
+    s = LinearSchedule(**SAMPLE_CONFIG)
     s.set_timesteps(timesteps=[700, 450, 87, 3, 0])
     assert s.timesteps.tolist() == [700, 450, 87, 3, 0] and s.num_inference_steps == 5
     assert [int(s.previous_timestep(t)) for t in s.timesteps] == [450, 87, 3, 0, -1]
@@ -185,12 +185,12 @@ def test_custom_timesteps_are_walked_in_order():
     {"timesteps": []}, {"num_inference_steps": 5, "timesteps": [5, 0]}, {}, {"num_inference_steps": 0}])
 def test_bad_timesteps_are_refused(bad):
     with pytest.raises(ValueError):
-        LinearSchedule(**PALETTE_SAMPLE).set_timesteps(**bad)
+        LinearSchedule(**SAMPLE_CONFIG).set_timesteps(**bad)
 
 
 @pytest.mark.parametrize("steps", [1000, 10])
 def test_posterior_variance_is_ddpms(steps):
-    ours = LinearSchedule(**PALETTE_SAMPLE)
+    ours = LinearSchedule(**SAMPLE_CONFIG)
     theirs = make_scheduler("ddpm", PALETTE_SAMPLE)
     ours.set_timesteps(steps)
     theirs.set_timesteps(steps)
@@ -205,7 +205,7 @@ def test_drives_a_diffusers_pipeline():
     torch.manual_seed(0)
     unet = UNet2DModel(sample_size=8, in_channels=3, out_channels=3, block_out_channels=(8,), layers_per_block=1,
                        down_block_types=("DownBlock2D",), up_block_types=("UpBlock2D",), norm_num_groups=4).eval()
-    s = LinearSchedule(**PALETTE_SAMPLE)
+    s = LinearSchedule(**SAMPLE_CONFIG)
     pipe = DDPMPipeline(unet=unet, scheduler=s)
     pipe.set_progress_bar_config(disable=True)
     images = pipe(batch_size=2, generator=torch.Generator().manual_seed(0), num_inference_steps=4, output_type="np")
@@ -236,10 +236,10 @@ class TestDPMSolverScheduler(ScheduleContract):
     reports_y_0 = False  # diffusers' multistep solvers return prev_sample alone
 
 
-def test_unknown_schedule_and_scheduler():
+def test_unknown_schedule_and_sampler():
     with pytest.raises(InputError, match="unknown schedule 'cosine'"):
         schedule_preset("cosine")
-    with pytest.raises(InputError, match="unknown scheduler 'euler'"):
+    with pytest.raises(InputError, match="unknown sampler 'euler'"):
         make_scheduler("euler", PALETTE_SAMPLE)
 
 

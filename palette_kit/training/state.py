@@ -30,7 +30,7 @@ _TENSOR, _TUPLE, _ARRAY, _ITEMS = "__tensor__", "__tuple__", "__ndarray__", "__i
 
 @dataclass
 class TrainingState:
-    model: dict[str, torch.Tensor]  # raw weights (float32), the Denoiser's state_dict
+    model: dict[str, torch.Tensor]  # raw weights (float32), the EpsModel's state_dict
     ema: dict[str, torch.Tensor]  # EMA weights, same keys
     optimizer: dict[str, Any]  # optimizer.state_dict()
     lr_scheduler: dict[str, Any]  # LR scheduler .state_dict()

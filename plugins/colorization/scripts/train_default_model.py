@@ -7,7 +7,8 @@
 
 ``fetch`` downloads the Debian packages listed in ``photo-corpus.tsv`` (``apt-get download``, then
 ``dpkg -x``; no root install), copies the listed photos downscaled to a shorter side of 320 px,
-and keeps ``HELD_OUT`` apart as the validation split. ``train`` trains the ``small`` preset
+and keeps ``HELD_OUT`` apart as the validation split (``WORK/train/`` and ``WORK/val/``, a pre-split
+folder that ``Task.dataset`` reads as it is). ``train`` trains the ``small`` preset
 (v-prediction) with random crops (50-100% of the shorter side), flips and Palette's schedules. ``export`` writes the
 best checkpoint with float16 weights into the package, with the attribution manifest beside it.
 ``table`` measures the exported model on the validation photos at every sampler and step count of
@@ -26,12 +27,10 @@ from pathlib import Path
 import cv2
 import torch
 
-from palette_kit.data import PictureDataset
-from palette_kit.diffusion.presets import schedule_preset
+from palette_kit.diffusion.presets import Sampling
 from palette_kit.evaluate import evaluate, summarise
 from palette_kit.imageio import list_images, read_image, write_image
 from palette_kit.model import Palette
-from palette_kit.nn.unet import preset
 from palette_kit.training.tracking import Run
 from palette_kit.training.trainer import TrainSettings, train
 from palette_kit_colorization import Colorization
@@ -43,10 +42,10 @@ EXPORT = HERE.parent / "palette_kit_colorization" / "default_model"
 HELD_OUT = {"GreenMeadow.jpg", "seeding_by_Clements_Engelhardt.jpg", "sunset_by_Aitzol_Berasategi.jpg",
             "Path.jpg", "orange.jpg"}
 SHORT_SIDE = 320
-SAMPLING = {"scheduler": "linear", "steps": 50}  # of validation during training
+SAMPLING = Sampling("linear", 50)  # of validation during training
 #: The shipped default: in the model card's table, the fastest setting whose colourfulness is near
 #: 60% of the ground truth's (DDPM gets there only at 250 steps, too slow for a CPU).
-SHIPPED_SAMPLING = {"scheduler": "dpmsolver", "steps": 50}
+SHIPPED_SAMPLING = Sampling("dpmsolver", 50)
 EMA_DECAY = 0.998
 #: Sampler and step counts of the model card's quality table.
 GRID = [("linear", 1000), ("linear", 250), ("linear", 50), ("linear", 20), ("ddim", 10), ("ddim", 20), ("ddim", 50),
@@ -79,13 +78,12 @@ def fetch(corpus: Path, work: Path) -> None:
 
 def train_model(work: Path, run_dir: Path, epochs: int, samples_per_epoch: int, batch_size: int, lr: float) -> None:
     task = Colorization()
-    unet = preset("small", task.cond_channels + task.target_channels, task.target_channels)
-    model = Palette.create(task, unet, schedule_preset("palette"), SAMPLING, prediction="v")
-    train_data = PictureDataset(list_images(work / "train"), unet.image_size, True, task.pair)
-    val_data = PictureDataset(list_images(work / "val"), unet.image_size, False, task.pair)
+    model = Palette.create(task, "small", sampler=SAMPLING.sampler, steps=SAMPLING.steps, prediction="v")
+    train_data = task.dataset(work, "train", model.image_size, seed=0)
+    val_data = task.dataset(work, "val", model.image_size, seed=0)
     # A run of about 2000 optimizer steps: an EMA over the last ~500 of them, not Palette's 0.9999.
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, val_samples=len(val_data),
-                             sample_steps=SAMPLING["steps"], samples_per_epoch=samples_per_epoch,
+                             sample_steps=SAMPLING.steps, samples_per_epoch=samples_per_epoch,
                              ema_decay=EMA_DECAY, grad_clip=1.0, warmup_steps=100)
     run = Run(run_dir, {"recipe": "default colorization model", "settings": vars(settings), "model": model.config},
               use_wandb=True, project="palette-kit-default-model")
@@ -97,7 +95,7 @@ def train_model(work: Path, run_dir: Path, epochs: int, samples_per_epoch: int, 
 
 def export(run_dir: Path) -> None:
     model = Palette.load(run_dir / "best")
-    model.sampling = dict(SHIPPED_SAMPLING)
+    model.sampling = SHIPPED_SAMPLING
     model.save(EXPORT, dtype=torch.float16, recipe="plugins/colorization/scripts/train_default_model.py")
     shutil.copy(HERE / "photo-attribution.tsv", EXPORT / "photo-attribution.tsv")
     print(f"exported {run_dir / 'best'} to {EXPORT}")
