@@ -1,8 +1,8 @@
 """The names the command line offers as choices, in a module that imports nothing heavy.
 
 ``palette-kit --help`` and ``palette-kit tasks`` must start in well under a second, so the CLI takes
-its choices from here rather than from the modules that implement them (which import torch);
-``tests/test_cli_startup.py`` checks that both agree.
+its choices from here: the modules that implement them (which import torch) use the name tuples below,
+and ``tests/test_cli_startup.py`` checks that the presets, schedules and dtypes they define agree.
 """
 
 #: UNet presets (``palette_kit.nn.unet.PRESETS``).

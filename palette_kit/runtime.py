@@ -14,12 +14,12 @@ from typing import Callable
 import torch
 from torch import nn
 
+from palette_kit.choices import DEVICES
 from palette_kit.errors import InputError
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 #: Training's ``--mixed-precision`` choices, as ``DTYPES`` keys.
 MIXED_PRECISION = {"no": "fp32", "fp16": "fp16", "bf16": "bf16"}
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def pick_device(name: str) -> torch.device:

@@ -9,8 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-#: What the backbone's output means: eps (Palette) or v = sqrt(gamma) eps - sqrt(1 - gamma) y_0.
-PREDICTIONS = ("eps", "v")
+from palette_kit.choices import PREDICTIONS  # eps (Palette) or v = sqrt(gamma) eps - sqrt(1 - gamma) y_0
 
 
 def eps_from_output(out: torch.Tensor, y_t: torch.Tensor, gamma: torch.Tensor, prediction: str) -> torch.Tensor:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from palette_kit.choices import SAMPLERS  # by name: our linear DDPM, diffusers' DDPM, DDIM, DPM-Solver++
 from palette_kit.diffusion.gammas import linear_gammas
 from palette_kit.diffusion.sampler import Scheduler
 from palette_kit.errors import InputError
@@ -13,9 +14,6 @@ from palette_kit.errors import InputError
 if TYPE_CHECKING:
     from palette_kit.diffusion.schedule import LinearSchedule
 
-#: Samplers by name: DDPM ancestral with our hand-written schedule (``linear``) or diffusers'
-#: (``ddpm``); diffusers' deterministic DDIM (eta = 0) and DPM-Solver++ (2nd order multistep).
-SAMPLERS = ("linear", "ddpm", "ddim", "dpmsolver")
 
 
 @dataclass(frozen=True)

@@ -37,10 +37,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from palette_kit.choices import NOISE_INPUTS
 from palette_kit.errors import InputError
 
 NORM_GROUPS = 32
-NOISE_INPUTS = ("gamma", "log1p_snr")
 
 
 @dataclass(frozen=True)
