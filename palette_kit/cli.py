@@ -190,8 +190,9 @@ def tasks() -> None:
 @click.option("--log-every", type=click.IntRange(1), default=50, show_default=True,
               help="Optimizer steps between train-loss logs.")
 @click.option("--resume", default=None,
-              help="Continue a run: 'latest' (with --out RUN) or a checkpoint or run folder. "
-                   "Pass the same model and data options as the first time.")
+              help="Continue a run: 'latest' (with --out RUN), a checkpoint folder (step_NNNNNNNN also from inside "
+                   "RUN/checkpoints), RUN/checkpoints or a run folder. Pass the same model and data options as the "
+                   "first time; a finished run says so and does nothing.")
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
               help="auto: CUDA when available, else the CPU.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Run folder (default: runs/TASK-TIME).")
@@ -208,6 +209,7 @@ def train(task_name: str, data: Path, preset_name: str, image_size: int | None, 
     """
     import torch
 
+    from palette_kit.data import dataset_warnings
     from palette_kit.diffusion.presets import schedule_preset
     from palette_kit.model import Palette
     from palette_kit.training.distributed import join, leave
@@ -238,9 +240,7 @@ def train(task_name: str, data: Path, preset_name: str, image_size: int | None, 
             return
     train_data = task.dataset(data, "train", model.image_size, settings["seed"])
     val_data = task.dataset(data, "val", model.image_size, settings["seed"])
-    for path, reason in [*getattr(train_data, "left_out", ()), *getattr(val_data, "left_out", ())]:
-        click.echo(f"warning: left out {file_problem(str(path), reason)}", err=True)
-    for warning in _split_warnings(train_data, val_data):
+    for warning in dataset_warnings(train_data, val_data):
         click.echo(f"warning: {warning}", err=True)
     out = out or Path("runs") / f"{task.name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     if state is None and out.exists() and any(out.iterdir()):
@@ -269,18 +269,6 @@ def train(task_name: str, data: Path, preset_name: str, image_size: int | None, 
         skipped = f"; {result.skipped} unreadable picture(s) skipped" if result.skipped else ""
         click.echo(f"best val_mae {result.best_val_mae:.4f} at epoch {result.best_epoch}; "
                    f"checkpoint {out / 'best'}{skipped}")
-
-
-def _split_warnings(train_data: object, val_data: object) -> list[str]:
-    """What makes validation numbers misleading: a single validation picture, or pictures in both splits."""
-    warnings = []
-    if len(val_data) == 1:
-        warnings.append("the validation split has 1 picture: val_mae and best/ rest on it alone")
-    shared = set(getattr(train_data, "paths", ())) & set(getattr(val_data, "paths", ()))
-    if shared:
-        warnings.append(f"{len(shared)} of the {len(val_data)} validation pictures are also training pictures "
-                        f"(e.g. {sorted(shared)[0]}): validation does not measure generalisation")
-    return warnings
 
 
 def _load_model(task_name: str, checkpoint: Path | None, steps: int | None) -> tuple[Palette, Path]:

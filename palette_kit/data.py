@@ -169,6 +169,20 @@ class PictureDataset(Dataset):
         return self.pair(picture)
 
 
+def dataset_warnings(train_data: Dataset, val_data: Dataset) -> list[str]:
+    """What to tell a user before training on these splits: pictures left out as unreadable (``scan``), a
+    single validation picture, and pictures in both splits (either makes the validation numbers misleading)."""
+    found = [f"left out {file_problem(str(path), reason)}"
+             for data in (train_data, val_data) for path, reason in getattr(data, "left_out", ())]
+    if len(val_data) == 1:
+        found.append("the validation split has 1 picture: val_mae and best/ rest on it alone")
+    shared = set(getattr(train_data, "paths", ())) & set(getattr(val_data, "paths", ()))
+    if shared:
+        found.append(f"{len(shared)} of the {len(val_data)} validation pictures are also training pictures "
+                     f"(e.g. {sorted(shared)[0]}): validation does not measure generalisation")
+    return found
+
+
 def picture_dataset(root: Path, split: Split, image_size: int, seed: int, pair: Pair) -> PictureDataset:
     """The readable pictures of the ``split`` under ``root`` (``scan``); the training split is augmented."""
     paths, left_out = scan(split_paths(root, split, seed))

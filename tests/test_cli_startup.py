@@ -54,11 +54,11 @@ def test_validation_samples_with_a_few_step_sampler_saved_as_the_inference_defau
 
 
 def test_a_tiny_or_shared_validation_split_warns(tmp_path):
-    from palette_kit.cli import _split_warnings
-    from palette_kit.data import PictureDataset
+    from palette_kit.data import PictureDataset, dataset_warnings
 
-    one = PictureDataset([tmp_path / "a.png"], 32, False, pair=None)
+    one = PictureDataset([tmp_path / "a.png"], 32, False, pair=None, left_out=[(tmp_path / "x.png", "truncated")])
     two = PictureDataset([tmp_path / "a.png", tmp_path / "b.png"], 32, True, pair=None)
-    warnings = _split_warnings(two, one)
-    assert len(warnings) == 2 and "1 picture" in warnings[0] and "also training pictures" in warnings[1]
-    assert _split_warnings(PictureDataset([tmp_path / "c.png"], 32, True, pair=None), two) == []
+    warnings = dataset_warnings(two, one)
+    assert len(warnings) == 3 and "left out" in warnings[0] and "x.png: truncated" in warnings[0]
+    assert "1 picture" in warnings[1] and "also training pictures" in warnings[2]
+    assert dataset_warnings(PictureDataset([tmp_path / "c.png"], 32, True, pair=None), two) == []
