@@ -372,16 +372,16 @@ def infer(inputs: tuple[str, ...], task_name: str, checkpoint: Path | None, outp
     from palette_kit.runtime import Runtime
     from palette_kit.tasks.base import resolve_options
 
+    model, checkpoint = _load_model(task_name, checkpoint, steps)
+    infer_options = resolve_options(type(model.task).infer_options, task_options or {}, task_name)
     sources, problems = collect_inputs(list(inputs))
     sources, ours = drop_outputs(sources, inputs, task_names(), output)
     if ours:
         click.echo(f"ignored {len(ours)} output(s) of palette-kit found among the inputs (e.g. {ours[0]})")
     seeds = [seed + k for k in range(num_samples)]
-    targets = plan(sources, task_name, output, seeds, ext, compare)
+    targets = plan(sources, task_name, output, seeds, ext, compare)  # before any sampling: refusals cost nothing
     if not sources and len(problems) == 1:
         raise InputError(f"{problems[0][0]}: {problems[0][1]}")
-    model, checkpoint = _load_model(task_name, checkpoint, steps)
-    infer_options = resolve_options(type(model.task).infer_options, task_options or {}, task_name)
     model.to(Runtime.pick(device, dtype, compile_net))
     sha = read_config(checkpoint)["weights_sha256"]
     report = inference.run(model, targets, seeds, steps, sampler, batch_size, overwrite,
