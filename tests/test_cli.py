@@ -132,8 +132,8 @@ def test_bad_pictures_are_reported_up_front_or_skipped_mid_run_never_a_crash(tmp
     for i in range(5):
         cv2.imwrite(str(data / f"ok{i}.png"), make_photo(np.random.default_rng(i), 20, 20))
     (data / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")  # no header: found by the scan
-    jpeg = cv2.imencode(".jpg", make_photo(np.random.default_rng(9), 40, 40))[1].tobytes()
-    (data / "half.jpg").write_bytes(jpeg[:len(jpeg) // 2])  # a good header: fails only when decoded
+    jpeg = cv2.imencode(".jpg", make_photo(np.random.default_rng(9), 160, 160))[1].tobytes()
+    (data / "half.jpg").write_bytes(jpeg[:len(jpeg) * 3 // 4])  # a good header: fails only when decoded
     result = run("train", "--task", "colorization", "--data", data, "--preset", "tiny", "--epochs", 2,
                  "--batch-size", 2, "--no-wandb", "--out", tmp_path / "run", "--sample-steps", 2)  # val: ok2.png
     assert result.returncode == 0, result.stderr
