@@ -16,6 +16,7 @@ from palette_kit.diffusion.presets import SCHEDULERS, schedule_preset
 from palette_kit.errors import CheckpointError, InputError, PaletteError, PluginError
 from palette_kit.imageio import collect_inputs
 from palette_kit.model import Palette
+from palette_kit.nn.encoders import ENCODERS
 from palette_kit.nn.unet import preset
 from palette_kit.runtime import DEVICES, DTYPES, MIXED_PRECISION, Runtime
 from palette_kit.tasks import load_task, task_names
@@ -133,6 +134,8 @@ def tasks() -> None:
               help="What the UNet predicts: eps (Palette) or v (better behaved when the target's spread is small).")
 @click.option("--sampler", "--scheduler", "scheduler", type=click.Choice(SCHEDULERS), default="linear",
               show_default=True, help=SAMPLER_HELP)
+@click.option("--encoder", type=click.Choice(list(ENCODERS)), default=None,
+              help="A frozen pretrained encoder of the condition whose features the UNet is given (default: none).")
 @click.option("--sample-steps", type=click.IntRange(1), default=None,
               help="Sampling steps for validation and, saved in the checkpoint, for inference.")
 @click.option("--epochs", type=click.IntRange(1), default=10, show_default=True)
@@ -171,7 +174,7 @@ def tasks() -> None:
               help="Track with Weights & Biases (offline when no API key is configured).")
 @click.option("--wandb-project", default="palette-kit", show_default=True)
 def train(task_name: str, data: Path, preset_name: str, image_size: int | None, schedule: str, prediction: str,
-          scheduler: str, sample_steps: int | None, resume: str | None, device: str, out: Path | None, use_wandb: bool,
+          scheduler: str, encoder: str | None, sample_steps: int | None, resume: str | None, device: str, out: Path | None, use_wandb: bool,
           wandb_project: str, task_options: dict | None = None, **settings) -> None:
     """Train a model for a task on a folder of images (`--task NAME --help` lists the task's options).
 
@@ -191,7 +194,7 @@ def train(task_name: str, data: Path, preset_name: str, image_size: int | None, 
     if steps > schedules["sample"]["num_train_timesteps"]:
         raise InputError(f"--sample-steps must be at most {schedules['sample']['num_train_timesteps']}")
     torch.manual_seed(settings["seed"])  # the initial weights, the same on every rank and every rerun
-    model = Palette.create(task, unet, schedules, {"scheduler": scheduler, "steps": steps}, prediction)
+    model = Palette.create(task, unet, schedules, {"scheduler": scheduler, "steps": steps}, prediction, encoder)
     state = None
     if resume is not None:
         if resume == "latest" and out is None:
@@ -200,8 +203,8 @@ def train(task_name: str, data: Path, preset_name: str, image_size: int | None, 
         out = checkpoint.parents[1]
         state = load_state(checkpoint)
         check_compatible(state.config, model.config, checkpoint)
-    train_data = task.dataset(data, "train", unet.image_size, settings["seed"])
-    val_data = task.dataset(data, "val", unet.image_size, settings["seed"])
+    train_data = task.dataset(data, "train", model.condition_size, settings["seed"])
+    val_data = task.dataset(data, "val", model.condition_size, settings["seed"])
     out = out or Path("runs") / f"{task.name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     if state is None and out.exists() and any(out.iterdir()):
         raise InputError(f"--out {out} exists and is not empty; choose a new run folder or --resume latest")

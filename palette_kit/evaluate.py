@@ -48,7 +48,7 @@ def evaluate(model: Palette, paths: list[Path], steps: int | None, sampler: str 
         for path in paths[start:start + batch_size]:
             try:
                 truth = read_image(path)
-                ready.append((path, truth, task.prepare(truth, model.image_size)))
+                ready.append((path, truth, task.prepare(truth, model.condition_size)))
             except PaletteError as exc:
                 failures.append((path, str(exc)))
                 bar.update()

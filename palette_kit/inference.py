@@ -106,7 +106,7 @@ def run(model: Palette, targets: list[Target], seeds: list[int], steps: int | No
         ready: list[tuple[Target, Prepared]] = []
         for target in todo[start:start + max(1, batch_size // len(seeds))]:
             try:
-                ready.append((target, model.task.prepare(read_image(target.source), model.image_size,
+                ready.append((target, model.task.prepare(read_image(target.source), model.condition_size,
                                                           **task_options)))
             except PaletteError as exc:
                 report.failed.append((str(target.source), str(exc)))

@@ -26,8 +26,11 @@ class Denoiser(nn.Module):
         self.target_channels = target_channels
         self.prediction = prediction
 
-    def forward(self, y_t: torch.Tensor, y_cond: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
-        out = self.backbone(torch.cat([y_cond, y_t], dim=1), gamma.to(y_t.dtype).reshape(-1))
+    def forward(self, y_t: torch.Tensor, y_cond: torch.Tensor, gamma: torch.Tensor,
+                context: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """``context``: the backbone's per-level feature maps of the condition, if it takes them."""
+        x, gamma_b = torch.cat([y_cond, y_t], dim=1), gamma.to(y_t.dtype).reshape(-1)
+        out = self.backbone(x, gamma_b) if context is None else self.backbone(x, gamma_b, context)
         if self.prediction == "eps":
             return out
         g = gamma.reshape(-1, 1, 1, 1).to(out.dtype)

@@ -20,7 +20,8 @@ class PaletteLoss:
         self.prediction = prediction
 
     def __call__(
-        self, net: Denoiser, y_0: torch.Tensor, y_cond: torch.Tensor, generator: torch.Generator | None = None
+        self, net: Denoiser, y_0: torch.Tensor, y_cond: torch.Tensor, generator: torch.Generator | None = None,
+        context: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
         b, device = y_0.shape[0], y_0.device
         gammas = self.gammas.to(device)
@@ -29,5 +30,5 @@ class PaletteLoss:
         gamma = (gammas[t] + (gammas[t - 1] - gammas[t]) * u).view(b, 1, 1, 1)
         eps = torch.randn(y_0.shape, device=device, generator=generator)
         y_t = gamma.sqrt() * y_0 + (1 - gamma).sqrt() * eps
-        error = (net(y_t, y_cond, gamma) - eps).square()
+        error = (net(y_t, y_cond, gamma, context) - eps).square()
         return (error / gamma if self.prediction == "v" else error).mean()

@@ -81,6 +81,10 @@ class Inpainting(Task):
         pictures[unknown(y_cond)[:, 0].cpu().numpy() > 0] = HOLE_BGR
         return pictures
 
+    def encoder_picture(self, y_cond: torch.Tensor) -> torch.Tensor:
+        """The photo around the hole (the hole as the condition fills it), as RGB."""
+        return y_cond[:, 2::-1]
+
     def to_bgr(self, y_cond: torch.Tensor, y_0: torch.Tensor) -> np.ndarray:
         return to_pictures(y_0)
 

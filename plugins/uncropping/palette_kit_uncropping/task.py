@@ -67,6 +67,10 @@ class Uncropping(Task):
         pictures[unknown(y_cond)[:, 0].cpu().numpy() > 0] = UNKNOWN_BGR
         return pictures
 
+    def encoder_picture(self, y_cond: torch.Tensor) -> torch.Tensor:
+        """The known part of the photo (margins as the condition fills them), as RGB."""
+        return y_cond[:, 2::-1]
+
     def to_bgr(self, y_cond: torch.Tensor, y_0: torch.Tensor) -> np.ndarray:
         return to_pictures(y_0)
 
