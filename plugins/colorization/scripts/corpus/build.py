@@ -30,6 +30,9 @@ def collect(root: Path, corpus: Path, attribution: Path) -> tuple[list[Photo], l
     for source in sources.SOURCES.values():
         candidates.extend(source(root))
     for photo in candidates:
+        if not photo.licence:
+            dropped.append((photo, "no licence found"))
+            continue
         if photo.package == "tuxpaint-stamps-default" and photos.flat_fraction(photo.pixels) > MAX_FLAT:
             dropped.append((photo, "clip art"))
             continue

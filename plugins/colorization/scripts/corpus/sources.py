@@ -97,7 +97,7 @@ def gcompris(root: Path) -> Iterator[Photo]:
                 meta = _readme_entry(files, path)
                 yield Photo(f"{group}-{Path(name).stem}.jpg", package,
                             f"/usr/share/gcompris-qt/rcc/{bundle}.rcc:/{path}", group,
-                            meta.get("License", "not in the bundle's README"),
+                            meta.get("License", ""),
                             "; ".join(filter(None, (meta.get("Copyright"), meta.get("Source")))),
                             decode(data))
 

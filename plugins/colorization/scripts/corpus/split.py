@@ -13,7 +13,8 @@ def _rank(name: str, seed: str) -> str:
     return hashlib.sha256(f"{seed}:{name}".encode()).hexdigest()
 
 
-def validation(names: list[str], groups: list[str], seed: str = "palette-kit", fraction: float = VAL_FRACTION) -> set[str]:
+def validation(names: list[str], groups: list[str], seed: str = "palette-kit",
+               fraction: float = VAL_FRACTION) -> set[str]:
     """The names held out: in each group of at least ``MIN_GROUP`` members, the ``round(fraction * n)``
     (at least one) whose seeded hashes are smallest. Independent of the order of ``names``."""
     members: dict[str, list[str]] = defaultdict(list)
