@@ -2,16 +2,37 @@
 
     python plugins/colorization/scripts/train_default_model.py fetch  --work data/photos
     python plugins/colorization/scripts/train_default_model.py train  --work data/photos --run runs/default
-    python plugins/colorization/scripts/train_default_model.py export --run runs/default
+    python plugins/colorization/scripts/train_default_model.py export --run runs/default --work data/photos
     python plugins/colorization/scripts/train_default_model.py table  --work data/photos
 
-``fetch`` downloads the Debian packages listed in ``photo-corpus.tsv`` (``apt-get download``, then
-``dpkg -x``; no root install), copies the listed photos downscaled to a shorter side of 320 px,
-and keeps ``HELD_OUT`` apart as the validation split. ``train`` trains the ``small`` preset
-(v-prediction) with random crops (50-100% of the shorter side), flips and Palette's schedules. ``export`` writes the
-best checkpoint with float16 weights into the package, with the attribution manifest beside it.
-``table`` measures the exported model on the validation photos at every sampler and step count of
-``GRID`` (``palette_kit.evaluate``, seed 0) and prints the model card's steps-vs-quality table.
+``fetch`` downloads the Debian packages of ``photo-corpus.tsv`` and of ``corpus.sources.SOURCES``
+(``apt-get download``, then ``dpkg -x``; no root install) and builds the corpus in ``--work``: ``train/``,
+``val/``, ``photo-attribution.tsv`` (file, package, path in package, licence, author, split, stratum, and the
+photo a cut-out was composited on) and ``dropped.tsv`` (what was left out, and why). Its steps live in the
+``corpus`` package beside this script, one job per module:
+
+- ``corpus/debian.py`` downloads and unpacks the packages;
+- ``corpus/sources.py`` knows where the photos are in each package (one function per source) and yields
+  them with their provenance; ``corpus/rcc.py`` reads gcompris's Qt resource bundles, ``corpus/pzl.py``
+  cuts the picture out of jigzo's puzzles, ``corpus/attribution.py`` reads licences and authors from
+  Debian copyright files and gcompris's READMEs (the 67 photos of ``photo-corpus.tsv`` keep the licences
+  read by hand, ``corpus/photo-corpus-attribution.tsv``);
+- ``corpus/photos.py`` works on one picture: downscaling to a shorter side of 320 px (never up), chroma
+  (black-and-white pictures are dropped), the clip-art test of tuxpaint's stamps (share of equal
+  neighbouring pixels), cropping cut-outs to their opaque box and compositing them onto a crop of a photo
+  of the same split (seeded by the file name);
+- ``corpus/dedupe.py`` drops near-duplicates, also across sources: a 256-bit dHash of a gray thumbnail
+  (and of its mirror image) within a Hamming distance of 16; the first in source order is kept;
+- ``corpus/split.py`` chooses the validation split: in every stratum (a package; gcompris's folders and
+  tuxpaint's stamp folders are strata of their own) of at least 4 photos, the 9% (at least one) with the
+  smallest SHA-256 of ``palette-kit:FILE``; never chosen by hand;
+- ``corpus/build.py`` puts these together and writes the folders only when everything succeeded.
+
+``train`` trains the ``small`` preset (v-prediction) with random crops (50-100% of the shorter side), flips
+and Palette's schedules. ``export`` writes the best checkpoint with float16 weights into the package, with
+``--work``'s attribution manifest beside it. ``table`` measures the exported model on the validation photos at
+every sampler and step count of ``GRID`` (``palette_kit.evaluate``, seed 0) and prints the model card's
+steps-vs-quality table.
 """
 from __future__ import annotations
 

@@ -21,8 +21,11 @@ class RccError(ValueError):
 
 
 def _zstd_decompress(payload: bytes) -> bytes:
-    import zstandard  # only bundles built with zstd need it
-
+    try:
+        import zstandard  # only bundles built with zstd need it
+    except ImportError:
+        raise RccError("zstd-compressed entries need zstandard: pip install 'palette-kit-colorization[recipe]'") \
+            from None
     return zstandard.ZstdDecompressor().decompressobj().decompress(payload)
 
 
