@@ -12,8 +12,7 @@ def dhash(pixels: np.ndarray, size: int = 16) -> int:
     """size * size bits: is each pixel of a (size+1) x size gray thumbnail brighter than its right neighbour."""
     gray = cv2.cvtColor(np.ascontiguousarray(pixels[..., :3]), cv2.COLOR_RGB2GRAY)
     small = cv2.resize(gray, (size + 1, size), interpolation=cv2.INTER_AREA).astype(np.int16)
-    bits = (small[:, 1:] > small[:, :-1]).flatten()
-    return int("".join("1" if b else "0" for b in bits), 2)
+    return int.from_bytes(np.packbits(small[:, 1:] > small[:, :-1]).tobytes(), "big")
 
 
 def hashes(pixels: np.ndarray) -> tuple[int, int]:

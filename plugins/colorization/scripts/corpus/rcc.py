@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 COMPRESSED, DIRECTORY, COMPRESSED_ZSTD = 0x01, 0x02, 0x04
@@ -90,7 +91,7 @@ class Rcc:
             return _zstd_decompress(payload)
         return payload
 
-    def items(self):
+    def items(self) -> Iterator[tuple[str, bytes]]:
         """(path, bytes) of every file, sorted by path."""
         for path, (flags, offset) in sorted(self.files().items()):
             yield path, self._payload(flags, offset)

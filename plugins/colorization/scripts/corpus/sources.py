@@ -54,7 +54,8 @@ def corpus_v1(root: Path, corpus: Path, attribution: Path) -> Iterator[Photo]:
         package, path = row
         parts = Path(path).parts
         name = f"{parts[-4]}.jpg" if parts[-2] == "images" else Path(path).name  # plasma: all 2560x1600.jpg
-        meta = known[path]
+        if (meta := known.get(path)) is None:
+            raise SystemExit(f"{attribution}: no licence for {path} of {corpus}")
         yield Photo(name, package, path, package, meta["licence"], meta["author"],
                     decode(root / path.lstrip("/")))
 
