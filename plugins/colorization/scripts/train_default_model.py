@@ -2,47 +2,66 @@
 
     python plugins/colorization/scripts/train_default_model.py fetch  --work data/photos
     python plugins/colorization/scripts/train_default_model.py train  --work data/photos --run runs/default
-    python plugins/colorization/scripts/train_default_model.py export --run runs/default
+    python plugins/colorization/scripts/train_default_model.py export --run runs/default --work data/photos
     python plugins/colorization/scripts/train_default_model.py table  --work data/photos
 
-``fetch`` downloads the Debian packages listed in ``photo-corpus.tsv`` (``apt-get download``, then
-``dpkg -x``; no root install), copies the listed photos downscaled to a shorter side of 320 px,
-and keeps ``HELD_OUT`` apart as the validation split. ``train`` trains the ``small`` preset
-(v-prediction) with random crops (50-100% of the shorter side), flips and Palette's schedules. ``export`` writes the
-best checkpoint with float16 weights into the package, with the attribution manifest beside it.
-``table`` measures the exported model on the validation photos at every sampler and step count of
-``GRID`` (``palette_kit.evaluate``, seed 0) and prints the model card's steps-vs-quality table.
+``fetch`` downloads the Debian packages of ``photo-corpus.tsv`` and of ``corpus.sources.SOURCES``
+(``apt-get download``, then ``dpkg -x``; no root install) and builds the corpus in ``--work``: ``train/``,
+``val/``, ``photo-attribution.tsv`` (file, package, path in package, licence, author, split, stratum, and the
+photo a cut-out was composited on) and ``dropped.tsv`` (what was left out, and why). Its steps live in the
+``corpus`` package beside this script, one job per module:
+
+- ``corpus/debian.py`` downloads and unpacks the packages;
+- ``corpus/sources.py`` knows where the photos are in each package (one function per source) and yields
+  them with their provenance; ``corpus/rcc.py`` reads gcompris's Qt resource bundles, ``corpus/pzl.py``
+  cuts the picture out of jigzo's puzzles, ``corpus/attribution.py`` reads licences and authors from
+  Debian copyright files and gcompris's READMEs (the 67 photos of ``photo-corpus.tsv`` keep the licences
+  read by hand, ``corpus/photo-corpus-attribution.tsv``);
+- ``corpus/photos.py`` works on one picture: downscaling to a shorter side of 320 px (never up), chroma
+  (black-and-white pictures are dropped), the clip-art test of tuxpaint's stamps (share of equal
+  neighbouring pixels), cropping cut-outs to their opaque box and compositing them onto a crop of a photo
+  of the same split (seeded by the file name);
+- ``corpus/dedupe.py`` drops near-duplicates, also across sources: a 256-bit dHash of a gray thumbnail
+  (and of its mirror image) within a Hamming distance of 16; the first in source order is kept;
+- ``corpus/split.py`` chooses the validation split: in every stratum (a package; gcompris's folders and
+  tuxpaint's stamp folders are strata of their own) of at least 4 photos, the 9% (at least one) with the
+  smallest SHA-256 of ``palette-kit:FILE``; never chosen by hand;
+- ``corpus/build.py`` puts these together and writes the folders only when everything succeeded.
+
+``train`` trains the ``small`` preset (v-prediction) with random crops (50-100% of the shorter side), flips
+and Palette's schedules. ``export`` writes the best checkpoint with float16 weights into the package, with
+``--work``'s attribution manifest beside it. ``table`` measures the exported model on the validation photos at
+every sampler and step count of ``GRID`` (``palette_kit.evaluate``, seed 0) and prints the model card's
+steps-vs-quality table.
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import torch
 
 from palette_kit.data import PictureDataset
 from palette_kit.diffusion.presets import schedule_preset
 from palette_kit.evaluate import evaluate, summarise
-from palette_kit.imageio import list_images, read_image, write_image
+from palette_kit.imageio import list_images
 from palette_kit.model import Palette
 from palette_kit.nn.unet import preset
 from palette_kit.training.tracking import Run
 from palette_kit.training.trainer import TrainSettings, train
 from palette_kit_colorization import Colorization
 
+from corpus import build, debian, sources  # beside this script
+
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE.parents[3] / "shared" / "data" / "photo-corpus.tsv"  # ../shared beside the checkout
 EXPORT = HERE.parent / "palette_kit_colorization" / "default_model"
-#: Photos kept out of training, one per package: the validation split.
-HELD_OUT = {"GreenMeadow.jpg", "seeding_by_Clements_Engelhardt.jpg", "sunset_by_Aitzol_Berasategi.jpg",
-            "Path.jpg", "orange.jpg"}
-SHORT_SIDE = 320
+#: Licences and authors of the photos of ``photo-corpus.tsv``, read from their copyright files by hand.
+ATTRIBUTION_V1 = HERE / "corpus" / "photo-corpus-attribution.tsv"
 SAMPLING = {"scheduler": "linear", "steps": 50}  # of validation during training
 #: The shipped default: in the model card's table, the fastest setting whose colourfulness is near
 #: 60% of the ground truth's (DDPM gets there only at 250 steps, too slow for a CPU).
@@ -53,27 +72,13 @@ GRID = [("linear", 1000), ("linear", 250), ("linear", 50), ("linear", 20), ("ddi
         ("dpmsolver", 10), ("dpmsolver", 20), ("dpmsolver", 50)]
 
 
-def photo_name(path: str) -> str:
-    """A unique file name: plasma wallpapers are all called 2560x1600.jpg, so use their folder."""
-    parts = Path(path).parts
-    return f"{parts[-4]}.jpg" if parts[-2] == "images" else Path(path).name
-
-
 def fetch(corpus: Path, work: Path) -> None:
-    rows = [r for r in csv.reader(corpus.open(), delimiter="\t") if r and not r[0].startswith("#")]
+    packages = sorted({r[0] for r in csv.reader(corpus.open(), delimiter="\t") if r and not r[0].startswith("#")})
     with tempfile.TemporaryDirectory() as tmp:
-        for package in sorted({r[0] for r in rows}):
-            subprocess.run(["apt-get", "download", "-q", package], cwd=tmp, check=True)
-        for deb in Path(tmp).glob("*.deb"):
-            subprocess.run(["dpkg", "-x", str(deb), str(Path(tmp) / "root")], check=True)
-        for package, path in rows:
-            name = photo_name(path)
-            picture = read_image(Path(tmp) / "root" / path.lstrip("/"))
-            scale = SHORT_SIDE / min(picture.shape[:2])
-            if scale < 1:
-                picture = cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-            split = "val" if name in HELD_OUT else "train"
-            write_image(work / split / name, picture)
+        root = debian.unpack(packages + list(sources.SOURCES), Path(tmp))
+        counts = build.build(root, corpus, ATTRIBUTION_V1, work)
+    for package in sorted({p for p, _ in counts}):
+        print(f"{package:28} {counts[package, 'train']:4} train {counts[package, 'val']:3} val")
     print(f"{len(list_images(work / 'train'))} train and {len(list_images(work / 'val'))} val photos in {work}")
 
 
@@ -95,11 +100,11 @@ def train_model(work: Path, run_dir: Path, epochs: int, samples_per_epoch: int, 
         run.finish()
 
 
-def export(run_dir: Path) -> None:
+def export(run_dir: Path, work: Path) -> None:
     model = Palette.load(run_dir / "best")
     model.sampling = dict(SHIPPED_SAMPLING)
     model.save(EXPORT, dtype=torch.float16, recipe="plugins/colorization/scripts/train_default_model.py")
-    shutil.copy(HERE / "photo-attribution.tsv", EXPORT / "photo-attribution.tsv")
+    shutil.copy(work / "photo-attribution.tsv", EXPORT / "photo-attribution.tsv")
     print(f"exported {run_dir / 'best'} to {EXPORT}")
 
 
@@ -139,7 +144,7 @@ def main() -> None:
     elif args.step == "train":
         train_model(args.work, args.run, args.epochs, args.samples_per_epoch, args.batch_size, args.lr)
     elif args.step == "export":
-        export(args.run)
+        export(args.run, args.work)
     else:
         quality_table(args.work, args.checkpoint)
 
