@@ -27,6 +27,21 @@ def naive_mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
     return within_x + within_y - 2 * across
 
 
+def naive_mmd2_paired(x: np.ndarray, y: np.ndarray) -> float:
+    """Gretton et al. (2012), eq. (3): the mean over i != j of k(x_i, x_j) + k(y_i, y_j) - k(x_i, y_j) - k(x_j, y_i)."""
+    d, n = x.shape[1], len(x)
+
+    def k(a, b):
+        return (sum(a_i * b_i for a_i, b_i in zip(a, b)) / d + 1) ** 3
+
+    return sum(k(x[i], x[j]) + k(y[i], y[j]) - k(x[i], y[j]) - k(x[j], y[i])
+               for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+
+
+def jackknife_se(left_out: list[list[float]]) -> float:
+    return math.sqrt(sum((len(t) - 1) / len(t) * np.sum((np.array(t) - np.mean(t)) ** 2) for t in left_out))
+
+
 @pytest.mark.parametrize("n, d", [(50, 16), (5, 300)])  # 5 vectors in 300 dimensions: a singular covariance
 def test_fid_of_a_set_against_itself_is_zero(n, d):
     x = features(0, n, d)
@@ -52,15 +67,26 @@ def test_kid_is_the_unbiased_mmd_estimator_with_the_cubic_kernel():
     assert polynomial_kernel(x, y)[2, 3] == pytest.approx((x[2] @ y[3] / 5 + 1) ** 3)
 
 
-def test_kid_standard_error_is_the_two_sample_jackknife():
+def test_kid_standard_error_is_the_jackknife():
     x, y = features(4, 6, 3), features(5, 5, 3)
-    variance = 0.0
-    for data, other, first in ((x, y, True), (y, x, False)):
-        left_out = [naive_mmd2_unbiased(np.delete(data, i, 0), other) if first
-                    else naive_mmd2_unbiased(other, np.delete(data, i, 0)) for i in range(len(data))]
-        variance += (len(data) - 1) / len(data) * np.sum((np.array(left_out) - np.mean(left_out)) ** 2)
-    assert kid(x, y)[1] == pytest.approx(math.sqrt(variance), rel=1e-10)
+    without_x = [naive_mmd2_unbiased(np.delete(x, i, 0), y) for i in range(len(x))]
+    without_y = [naive_mmd2_unbiased(x, np.delete(y, j, 0)) for j in range(len(y))]
+    assert kid(x, y)[1] == pytest.approx(jackknife_se([without_x, without_y]), rel=1e-10)
     assert math.isnan(kid(x[:2], y)[1]) and math.isfinite(kid(x[:2], y)[0])
+    y = y[:5] + 0.1 * x[:5]  # paired: y_i made from x_i
+    without_pair = [naive_mmd2_paired(np.delete(x[:5], i, 0), np.delete(y, i, 0)) for i in range(5)]
+    assert kid(x[:5], y, paired=True)[1] == pytest.approx(jackknife_se([without_pair]), rel=1e-10)
+
+
+def test_paired_kid_leaves_out_each_result_against_its_own_truth():
+    """Results made from their truths (y_i = x_i + noise) are not an independent sample: the unpaired estimator
+    goes below 0, the paired one is 0 for identical sets and the direct formula otherwise."""
+    x = features(6, 8, 4)
+    y = x + np.random.default_rng(7).normal(0, 0.02, x.shape)
+    assert kid(x, y, paired=True)[0] == pytest.approx(naive_mmd2_paired(x, y), rel=1e-10)
+    assert kid(x, x, paired=True)[0] == pytest.approx(0, abs=1e-12) and kid(x, x)[0] < 0
+    with pytest.raises(ValueError, match="same n"):
+        kid(x, y[:5], paired=True)
 
 
 def test_kid_standard_error_matches_the_spread_over_independent_draws():

