@@ -265,26 +265,37 @@ def _load_model(task_name: str, checkpoint: Path | None, steps: int | None) -> t
               help="Folder for metrics.csv and metrics.json (default: evaluation-TASK-TIME).")
 def evaluate(task_name: str, data: Path, checkpoint: Path | None, steps: int | None, scheduler: str | None,
              seed: int, batch_size: int, limit: int | None, device: str, out: Path | None) -> None:
-    """Measure a model on ground-truth pictures: PSNR, SSIM, CIEDE2000, colourfulness and the task's metrics.
+    """Measure a model on ground-truth pictures: PSNR, SSIM, CIEDE2000, colourfulness and the task's metrics,
+    and over the whole set FID, KID and classification accuracy (when their networks are installed).
 
     Each picture is restored from the task's condition (colorization: its gray version) and compared with
     the original; the task's baseline (colorization: the gray picture) is measured the same way.
     """
     from palette_kit.evaluate import evaluate as run_evaluation, format_table, summarise, write_reports
     from palette_kit.imageio import list_images
+    from palette_kit.metrics.sets import SetMetrics, unavailable
 
     paths = list_images(data)[:limit]
     model, checkpoint = _load_model(task_name, checkpoint, steps)
-    model.to(Runtime.pick(device))
-    rows, failures = run_evaluation(model, paths, steps, scheduler, seed, batch_size)
+    runtime = Runtime.pick(device)
+    model.to(runtime)
+    missing = unavailable()
+    sets = None if missing else SetMetrics.load(runtime.device)
+    rows, failures = run_evaluation(model, paths, steps, scheduler, seed, batch_size, sets=sets)
     for path, reason in failures:
         click.echo(f"error: {reason if str(path) in reason else f'{path}: {reason}'}", err=True)
     if not rows:
         raise InputError(f"none of the {len(paths)} pictures in {data} could be evaluated")
     summary = summarise(rows)
     out = out or Path(f"evaluation-{task_name}-{dt.datetime.now():%Y%m%d-%H%M%S}")
-    csv_path, json_path = write_reports(rows, summary, out, failures)
+    whole = sets.summary() if sets else None
+    csv_path, json_path = write_reports(rows, summary, out, failures, whole)
     click.echo(f"{task_name}: mean of {len(rows)} pictures ({checkpoint})\n{format_table(summary)}")
+    if whole:
+        click.echo(f"whole set, n = {whole['n']} (FID is biased upward below ~2,000 pictures; KID is not, "
+                   f"kid_se is its standard error)\n{format_table({k: v for k, v in whole.items() if k != 'n'})}")
+    else:
+        click.echo(missing)
     click.echo(f"reports: {csv_path} {json_path}")
     if failures:
         raise click.ClickException(f"{len(rows)} evaluated, {len(failures)} failed")
