@@ -48,6 +48,7 @@ import torch
 from palette_kit.data import PictureDataset
 from palette_kit.diffusion.presets import schedule_preset
 from palette_kit.evaluate import evaluate, summarise
+from palette_kit.metrics.sets import BASELINE, SetMetrics
 from palette_kit.imageio import list_images
 from palette_kit.model import Palette
 from palette_kit.nn.unet import preset
@@ -117,6 +118,39 @@ def export(run_dir: Path, work: Path) -> None:
     print(f"exported {run_dir / 'best'} to {EXPORT}")
 
 
+def compare(work: Path, models: list[str], sampler: str, steps: int) -> None:
+    """Markdown rows: every ``NAME=CHECKPOINT`` on all validation photos and on the real ones alone (without
+    the composited cut-outs), FID-Inception KID and CA over all of them, then the gray baseline."""
+    paths = list_images(work / "val")
+    attribution = csv.DictReader((work / "photo-attribution.tsv").open(newline=""), delimiter="\t")
+    composites = {row["file"] for row in attribution if row.get("background")}
+    print("| model | photos | ab MAE | CIEDE2000 | colourfulness (% of truth) | KID x 1000 | CA |")
+    print("|---|---|---|---|---|---|---|")
+
+    def line(name: str, subset: str, m: dict[str, float], kid: str = "", ca: str = "") -> None:
+        share = 100 * m["colourfulness"] / m["colourfulness_truth"]
+        print(f"| {name} | {subset} | {m['ab_mae']:.4f} | {m['ciede2000']:.2f} | {m['colourfulness']:.1f} "
+              f"({share:.0f}%) | {kid} | {ca} |", flush=True)
+
+    for spec in models:
+        name, checkpoint = spec.split("=", 1)
+        sets = SetMetrics.load()
+        rows, failures = evaluate(Palette.load(Path(checkpoint)), paths, steps, sampler, seed=0, batch_size=16,
+                                  progress=False, sets=sets)
+        if failures:
+            raise SystemExit(f"could not evaluate {failures}")
+        whole = sets.summary()
+        real = [row for row in rows if Path(row["image"]).name not in composites]
+        line(name, f"all {len(rows)}", summarise(rows), f"{1000 * whole['kid']:.1f} ± {1000 * whole['kid_se']:.1f}",
+             f"{whole['ca']:.3f}")
+        line(name, f"real {len(real)}", summarise(real))
+    for subset, chosen in ((f"all {len(rows)}", rows), (f"real {len(real)}", real)):
+        m = {k.removeprefix(BASELINE): v for k, v in summarise(chosen).items() if k.startswith(BASELINE)}
+        m["colourfulness_truth"] = summarise(chosen)["colourfulness_truth"]
+        kid = f"{1000 * whole['baseline_kid']:.1f} ± {1000 * whole['baseline_kid_se']:.1f}" if "all" in subset else ""
+        line("gray (ab = 0)", subset, m, kid, f"{whole['baseline_ca']:.3f}" if "all" in subset else "")
+
+
 def quality_table(work: Path, checkpoint: Path) -> None:
     """Markdown rows: each setting of ``GRID`` on the validation photos, then the gray baseline."""
     model = Palette.load(checkpoint)
@@ -138,7 +172,7 @@ def quality_table(work: Path, checkpoint: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("step", choices=["fetch", "train", "export", "table"])
+    parser.add_argument("step", choices=["fetch", "train", "export", "table", "compare"])
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--work", type=Path, default=Path("data/photos"))
     parser.add_argument("--run", type=Path, default=Path("runs/default-model"))
@@ -148,6 +182,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--encoder", default=None, help="frozen encoder of the condition, e.g. efficientnet-lite0")
+    parser.add_argument("--models", nargs="+", default=[], help="``compare``: NAME=CHECKPOINT ...")
+    parser.add_argument("--sampler", default="dpmsolver", help="``compare``: sampler")
+    parser.add_argument("--steps", type=int, default=50, help="``compare``: sampling steps")
     parser.add_argument("--resume", action="store_true", help="continue the run in --run from its latest checkpoint")
     args = parser.parse_args()
     if args.step == "fetch":
@@ -155,6 +192,8 @@ def main() -> None:
     elif args.step == "train":
         train_model(args.work, args.run, args.epochs, args.samples_per_epoch, args.batch_size, args.lr, args.encoder,
                     args.resume)
+    elif args.step == "compare":
+        compare(args.work, args.models, args.sampler, args.steps)
     elif args.step == "export":
         export(args.run, args.work)
     else:
