@@ -27,11 +27,10 @@ import diffusers
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from palette_kit.diffusion.denoiser import Denoiser
+from palette_kit.diffusion.eps_model import EpsModel
 from palette_kit.diffusion.loss import PaletteLoss
-from palette_kit.diffusion.presets import SCHEDULERS, make_scheduler, schedule_preset
-from palette_kit.diffusion.sampler import EpsModel, restore
-from palette_kit.diffusion.schedule import LinearSchedule
+from palette_kit.diffusion.presets import SAMPLERS, make_scheduler, schedule_preset
+from palette_kit.diffusion.sampler import EpsFn, restore
 from palette_kit.nn.unet import PRESETS, UNet, preset
 from palette_kit.runtime import Runtime
 
@@ -130,7 +129,7 @@ class Workload:
         loss.backward()
         optimizer.step()
 
-    def measure(self, name: str, model: torch.nn.Module, eps_model: EpsModel,
+    def measure(self, name: str, model: torch.nn.Module, eps_model: EpsFn,
                 sample: Callable[[int], torch.Tensor]) -> tuple[dict[str, float], torch.Tensor]:
         """Sampling and training rates of one implementation, and the batch it restored.
 
@@ -175,7 +174,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     args.image_size, args.train_batch = config.image_size, args.train_batch or args.batch
     size, b, bt = config.image_size, args.batch, args.train_batch
     unet = randomize(UNet(config), args.seed)
-    net = Denoiser(unet, TARGET_CHANNELS)
+    net = EpsModel(unet)
     reference = load_unet_weights(TutorialUNet(**tutorial_config(config)), unet).to(device) if args.reference else None
     fast = runtime.prepare(net)
     eager = dataclasses.replace(runtime, compile=False).prepare(net)
@@ -190,9 +189,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     work = Workload(args, device, noise(b, COND_CHANNELS), noise(b, TARGET_CHANNELS),
                     noise(bt, TARGET_CHANNELS).clamp(-1, 1), noise(bt, COND_CHANNELS),
-                    PaletteLoss(LinearSchedule(**schedule_preset(args.schedule)["train"]).gammas))
+                    PaletteLoss(schedule_preset(args.schedule).train.gammas()))
     gamma = torch.full((b,), 0.5, device=device)
-    scheduler = make_scheduler(args.sampler, schedule_preset(args.schedule)["sample"])
+    scheduler = make_scheduler(args.sampler, schedule_preset(args.schedule).sample)
 
     log("peak matmul rate")
     work.peak_tflops = peak_matmul_tflops(device, runtime.dtype,
@@ -291,7 +290,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                         help="autocast dtype of palette-kit's path (auto: bf16 on CUDA, fp32 on a CPU; "
                              "fp16 trains without loss scaling: a speed figure only)")
-    parser.add_argument("--sampler", default="ddim", choices=list(SCHEDULERS))
+    parser.add_argument("--sampler", default="ddim", choices=list(SAMPLERS))
     parser.add_argument("--schedule", default="palette", help="schedule preset (train and sample)")
     parser.add_argument("--steps", type=int, default=20, help="sampling steps")
     parser.add_argument("--train-steps", type=int, default=2, help="timed training steps")

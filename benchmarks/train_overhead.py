@@ -18,9 +18,7 @@ from pathlib import Path
 
 import torch
 
-from palette_kit.diffusion.presets import schedule_preset
 from palette_kit.model import Palette
-from palette_kit.nn.unet import preset
 from palette_kit.runtime import pick_device
 from palette_kit.tasks import load_task
 from palette_kit.training.distributed import World
@@ -42,9 +40,8 @@ def main() -> None:
     device = pick_device(args.device)
     torch.manual_seed(0)
     task = load_task("colorization")()
-    unet = preset(args.preset, task.cond_channels + task.target_channels, task.target_channels)
-    model = Palette.create(task, unet, schedule_preset("palette"), {"scheduler": "ddim", "steps": 2})
-    size = unet.image_size
+    model = Palette.create(task, args.preset, sampler="ddim", steps=2)
+    size = model.image_size
     batch = {"y_cond": torch.rand(args.batch, 1, size, size, device=device) * 2 - 1,
              "y_0": torch.rand(args.batch, 2, size, size, device=device) * 2 - 1}
     data = [{"y_cond": batch["y_cond"][0].cpu(), "y_0": batch["y_0"][0].cpu()}]

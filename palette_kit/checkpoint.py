@@ -1,15 +1,15 @@
 """Checkpoints: a folder holding ``config.json`` and ``model.safetensors``; nothing is ever unpickled.
 
-Writes are atomic: the folder is built under a temporary name beside its target and renamed
-into place when complete, so an interrupted save leaves the previous checkpoint intact.
+Writes are atomic and durable (``palette_kit.atomic.atomic_folder``): the folder is built under a
+temporary name beside its target, synced and renamed into place when complete, so an interrupted save
+leaves the previous checkpoint intact. A failed write is one ``CheckpointError`` line.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import os
-import shutil
-import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from palette_kit.errors import CheckpointError
-from palette_kit.imageio import umask_mode
+from palette_kit.atomic import atomic_folder
+from palette_kit.errors import CheckpointError, reason
 
 FORMAT = "palette-kit/1"
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
@@ -32,32 +32,28 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+@contextlib.contextmanager
+def checkpoint_folder(path: Path, hidden: str | None = None) -> Iterator[Path]:
+    """``atomic_folder(path, hidden)`` for a checkpoint: an ``OSError`` or safetensors error while writing
+    (disk full, read-only folder) becomes one ``CheckpointError`` line naming the checkpoint."""
+    try:
+        with atomic_folder(path, hidden) as tmp:
+            yield tmp
+    except (OSError, SafetensorError) as exc:
+        raise CheckpointError(f"cannot write checkpoint {path}: {reason(exc)}") from exc
+
+
 def save_checkpoint(
     path: Path, config: dict[str, Any], state: dict[str, torch.Tensor], dtype: torch.dtype | None = None
 ) -> None:
     """Write ``config`` and ``state`` (optionally cast to ``dtype``, e.g. float16) to the folder ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+    with checkpoint_folder(path) as tmp:
         tensors = {k: (v.to(dtype) if dtype and v.is_floating_point() else v).detach().cpu().contiguous()
                    for k, v in state.items()}
         save_file(tensors, tmp / WEIGHTS)
         full = {"format": FORMAT, **config, "weights_sha256": sha256_file(tmp / WEIGHTS)}
         (tmp / CONFIG).write_text(json.dumps(full, indent=2) + "\n")
-        os.chmod(tmp / WEIGHTS, umask_mode(0o666))
-        os.chmod(tmp, umask_mode(0o777))  # mkdtemp makes 0700
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:

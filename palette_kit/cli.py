@@ -11,13 +11,12 @@ import click
 import torch
 
 from palette_kit import __version__
-from palette_kit.diffusion.denoiser import PREDICTIONS
-from palette_kit.diffusion.presets import SCHEDULERS, schedule_preset
+from palette_kit.diffusion.eps_model import PREDICTIONS
+from palette_kit.diffusion.presets import SAMPLERS, schedule_preset
 from palette_kit.errors import CheckpointError, InputError, PaletteError, PluginError
 from palette_kit.imageio import collect_inputs
 from palette_kit.model import Palette
 from palette_kit.nn.encoders import ENCODERS
-from palette_kit.nn.unet import preset
 from palette_kit.runtime import DEVICES, DTYPES, MIXED_PRECISION, Runtime
 from palette_kit.tasks import load_task, task_names
 from palette_kit.tasks.base import Option, resolve_options
@@ -114,7 +113,7 @@ def tasks() -> None:
     failed = False
     for name in names:
         try:
-            task = load_task(name)
+            task = load_task(name)()  # with its default options: its channels may depend on them
         except PaletteError as exc:
             failed = True
             click.echo(f"{name:<20} BROKEN: {_one_line(exc)}")
@@ -132,7 +131,7 @@ def tasks() -> None:
 @click.option("--schedule", default="palette", show_default=True, help="Noise schedules: palette or seed.")
 @click.option("--prediction", type=click.Choice(PREDICTIONS), default="eps", show_default=True,
               help="What the UNet predicts: eps (Palette) or v (better behaved when the target's spread is small).")
-@click.option("--sampler", "--scheduler", "scheduler", type=click.Choice(SCHEDULERS), default="linear",
+@click.option("--sampler", "--scheduler", "sampler", type=click.Choice(SAMPLERS), default="linear",
               show_default=True, help=SAMPLER_HELP)
 @click.option("--encoder", type=click.Choice(list(ENCODERS)), default=None,
               help="A frozen pretrained encoder of the condition whose features the UNet is given (default: none).")
@@ -174,7 +173,7 @@ def tasks() -> None:
               help="Track with Weights & Biases (offline when no API key is configured).")
 @click.option("--wandb-project", default="palette-kit", show_default=True)
 def train(task_name: str, data: Path, preset_name: str, image_size: int | None, schedule: str, prediction: str,
-          scheduler: str, encoder: str | None, sample_steps: int | None, resume: str | None, device: str, out: Path | None, use_wandb: bool,
+          sampler: str, encoder: str | None, sample_steps: int | None, resume: str | None, device: str, out: Path | None, use_wandb: bool,
           wandb_project: str, task_options: dict | None = None, **settings) -> None:
     """Train a model for a task on a folder of images (`--task NAME --help` lists the task's options).
 
@@ -188,13 +187,12 @@ def train(task_name: str, data: Path, preset_name: str, image_size: int | None, 
 
     task = load_task(task_name)(**(task_options or {}))
     overrides = {"image_size": image_size} if image_size else {}
-    unet = preset(preset_name, task.cond_channels + task.target_channels, task.target_channels, **overrides)
-    schedules = schedule_preset(schedule)
-    steps = sample_steps or schedules["sample"]["num_train_timesteps"]
-    if steps > schedules["sample"]["num_train_timesteps"]:
-        raise InputError(f"--sample-steps must be at most {schedules['sample']['num_train_timesteps']}")
+    total = schedule_preset(schedule).sample.num_train_timesteps
+    if sample_steps and sample_steps > total:
+        raise InputError(f"--sample-steps must be at most {total}")
     torch.manual_seed(settings["seed"])  # the initial weights, the same on every rank and every rerun
-    model = Palette.create(task, unet, schedules, {"scheduler": scheduler, "steps": steps}, prediction, encoder)
+    model = Palette.create(task, preset_name, schedule, sampler, sample_steps, prediction, encoder, **overrides)
+    steps = model.sampling.steps
     state = None
     if resume is not None:
         if resume == "latest" and out is None:
@@ -214,7 +212,7 @@ def train(task_name: str, data: Path, preset_name: str, image_size: int | None, 
     if world.is_main:
         n_params = sum(p.numel() for p in model.net.parameters())
         click.echo(f"{task.name}: {len(train_data)} train / {len(val_data)} val images, UNet {preset_name} "
-                   f"{n_params / 1e6:.2f} M parameters at {unet.image_size} px, {world.size} process(es) on "
+                   f"{n_params / 1e6:.2f} M parameters at {model.image_size} px, {world.size} process(es) on "
                    f"{world.device}, run folder {out}" + (f", resuming step {state.progress['step']}" if state else ""))
         run = Run(out, {"train": asdict(ts), "model": model.config, "data": str(data), "preset": preset_name},
                   use_wandb, wandb_project, run_id=state.progress.get("wandb_id") if state else None)
@@ -242,7 +240,7 @@ def _load_model(task_name: str, checkpoint: Path | None, steps: int | None) -> t
     model = Palette.load(checkpoint)
     if model.task.name != task_name:
         raise CheckpointError(f"checkpoint {checkpoint} is for task {model.task.name!r}, not {task_name!r}")
-    total = model.schedule["sample"]["num_train_timesteps"]
+    total = model.schedules.sample.num_train_timesteps
     if steps and steps > total:
         raise InputError(f"--steps must be at most {total} for this checkpoint")
     return model, checkpoint
@@ -255,7 +253,7 @@ def _load_model(task_name: str, checkpoint: Path | None, steps: int | None) -> t
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
               help="Checkpoint folder (default: the model the task plugin ships).")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Sampling steps (default: the checkpoint's).")
-@click.option("--sampler", "--scheduler", "scheduler", type=click.Choice(SCHEDULERS), default=None,
+@click.option("--sampler", "--scheduler", "sampler", type=click.Choice(SAMPLERS), default=None,
               help=SAMPLER_HELP + " Default: the checkpoint's.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every picture's sampling.")
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True, help="Pictures sampled together.")
@@ -263,7 +261,7 @@ def _load_model(task_name: str, checkpoint: Path | None, steps: int | None) -> t
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Folder for metrics.csv and metrics.json (default: evaluation-TASK-TIME).")
-def evaluate(task_name: str, data: Path, checkpoint: Path | None, steps: int | None, scheduler: str | None,
+def evaluate(task_name: str, data: Path, checkpoint: Path | None, steps: int | None, sampler: str | None,
              seed: int, batch_size: int, limit: int | None, device: str, out: Path | None) -> None:
     """Measure a model on ground-truth pictures: PSNR, SSIM, CIEDE2000, colourfulness and the task's metrics,
     and over the whole set FID, KID and classification accuracy (when their networks are installed).
@@ -281,7 +279,7 @@ def evaluate(task_name: str, data: Path, checkpoint: Path | None, steps: int | N
     model.to(runtime)
     missing = unavailable()
     sets = None if missing else SetMetrics.load(runtime.device)
-    rows, failures = run_evaluation(model, paths, steps, scheduler, seed, batch_size, sets=sets)
+    rows, failures = run_evaluation(model, paths, steps, sampler, seed, batch_size, sets=sets)
     for path, reason in failures:
         click.echo(f"error: {reason if str(path) in reason else f'{path}: {reason}'}", err=True)
     if not rows:
@@ -318,7 +316,7 @@ def evaluate(task_name: str, data: Path, checkpoint: Path | None, steps: int | N
               help="Results per input, with seeds --seed, --seed+1, ...; their names get .sSEED.")
 @click.option("--compare", is_flag=True, help="Also write NAME.TASK.compare.png: input | output(s) | ground truth.")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Sampling steps (default: the checkpoint's).")
-@click.option("--sampler", "--scheduler", "scheduler", type=click.Choice(SCHEDULERS), default=None,
+@click.option("--sampler", "--scheduler", "sampler", type=click.Choice(SAMPLERS), default=None,
               help=SAMPLER_HELP + " Default: the checkpoint's.")
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True,
               help="Samples computed together; each has its own seed, so results do not depend on the batch.")
@@ -329,7 +327,7 @@ def evaluate(task_name: str, data: Path, checkpoint: Path | None, steps: int | N
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 def infer(inputs: tuple[str, ...], task_name: str, checkpoint: Path | None, output: Path | None, ext: str,
           output_quality: int, overwrite: bool, num_samples: int, compare: bool, steps: int | None,
-          scheduler: str | None, batch_size: int, dtype: str, compile_net: bool, seed: int, device: str,
+          sampler: str | None, batch_size: int, dtype: str, compile_net: bool, seed: int, device: str,
           task_options: dict | None = None) -> None:
     """Run a task on pictures: files, folders (recursive) or glob patterns (`--task NAME --help` lists the
     task's options). A file that fails is reported on one line and the others are still written."""
@@ -347,8 +345,8 @@ def infer(inputs: tuple[str, ...], task_name: str, checkpoint: Path | None, outp
         raise InputError(f"{problems[0][0]}: {problems[0][1]}")
     model.to(Runtime.pick(device, dtype, compile_net))
     sha = json.loads((Path(checkpoint) / "config.json").read_text()).get("weights_sha256")
-    report = inference.run(model, targets, seeds, steps, scheduler, batch_size, overwrite,
-                           inference.provenance(model, checkpoint, sha, scheduler, steps), infer_options,
+    report = inference.run(model, targets, seeds, steps, sampler, batch_size, overwrite,
+                           inference.provenance(model, checkpoint, sha, sampler, steps), infer_options,
                            output_quality)
     failed = [reason if name in reason else f"{name}: {reason}" for name, reason in problems + report.failed]
     if len(failed) == 1 and not report.written and not report.skipped:

@@ -1,15 +1,17 @@
 """Training data shared by tasks: which pictures form a split, and square (augmented) crops of them.
 
-Any folder of pictures works (searched recursively). A CelebA folder (``img_align_celeba/`` with
-``list_eval_partition.txt`` beside it or one level higher) is split as CelebA's authors split it;
-any other folder gets a deterministic seeded split. A task turns each square crop into its
-``{"y_cond", "y_0"}`` pair with its own ``pair`` function.
+Any folder of pictures works (searched recursively). A folder holding both ``train/`` and ``val/``
+is split by them; a CelebA folder (``img_align_celeba/`` with ``list_eval_partition.txt`` beside it
+or one level higher) is split as CelebA's authors split it; any other folder gets a deterministic
+seeded split. A task turns each square crop into its ``{"y_cond", "y_0"}`` pair (``Task.train_pair``,
+``Task.val_pair``).
 """
 from __future__ import annotations
 
 import random
+import zlib
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
 import torch
@@ -17,15 +19,28 @@ from torch.utils.data import Dataset
 
 from palette_kit.errors import InputError
 from palette_kit.imageio import list_images, random_square, read_image, square
-from palette_kit.tasks.base import Split
+
+Split = Literal["train", "val"]
 
 CELEBA_IMAGES = "img_align_celeba"
 CELEBA_PARTITION = "list_eval_partition.txt"
 CELEBA_SPLITS: dict[str, str] = {"train": "0", "val": "1"}
 VAL_FRACTION = 0.05
 
+#: A task's item: ``{"y_cond": (C, S, S), "y_0": (C', S, S)}`` in [-1, 1].
+Item = dict[str, torch.Tensor]
 #: Makes a task's item from a square BGR picture.
-Pair = Callable[[np.ndarray], dict[str, torch.Tensor]]
+Pair = Callable[[np.ndarray], Item]
+
+
+def seeded_generator(picture: np.ndarray) -> torch.Generator:
+    """A generator seeded from a picture's pixels: the same draws whenever the same picture comes."""
+    return torch.Generator().manual_seed(zlib.crc32(np.ascontiguousarray(picture).tobytes()))
+
+
+def presplit(root: Path) -> bool:
+    """Whether ``root`` is split by its authors into ``root/train/`` and ``root/val/`` (both folders)."""
+    return all((root / split).is_dir() for split in CELEBA_SPLITS)
 
 
 def celeba_partition(root: Path) -> tuple[Path, Path] | None:
@@ -71,10 +86,13 @@ def seeded_split(root: Path, split: Split, seed: int) -> list[Path]:
 
 
 def split_paths(root: Path, split: Split, seed: int) -> list[Path]:
-    """The pictures of ``split`` under ``root``: CelebA's official split where it applies, else seeded."""
+    """The pictures of ``split`` under ``root``: those of ``root/split/`` when ``root`` is pre-split,
+    CelebA's official split where it applies, else a seeded split."""
     if split not in CELEBA_SPLITS:
         raise ValueError(f"split must be 'train' or 'val', got {split!r}")
     root = Path(root)
+    if presplit(root):
+        return list_images(root / split)
     celeba = celeba_partition(root)
     return celeba_split(*celeba, split) if celeba else seeded_split(root, split, seed)
 
@@ -96,7 +114,7 @@ class PictureDataset(Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, index: int) -> Item:
         picture = read_image(self.paths[index])
         if not self.augment:
             return self.pair(square(picture, self.image_size))

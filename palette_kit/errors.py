@@ -15,3 +15,9 @@ class PluginError(PaletteError):
 
 class CheckpointError(PaletteError):
     """A checkpoint is missing, incomplete, or not a palette-kit checkpoint."""
+
+
+def reason(exc: BaseException) -> str:
+    """The first line of what ``exc`` says (for an ``OSError``, its ``strerror``), for a one-line message."""
+    text = (getattr(exc, "strerror", None) or str(exc) or type(exc).__name__).splitlines()
+    return text[0] if text else type(exc).__name__

@@ -16,11 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
-from palette_kit.errors import PaletteError
-from palette_kit.imageio import read_image
+from palette_kit.inference import restore_files
 from palette_kit.metrics import picture_metrics
 from palette_kit.metrics.sets import BASELINE, SetMetrics
 from palette_kit.model import Palette
@@ -40,34 +38,23 @@ def evaluate(model: Palette, paths: list[Path], steps: int | None, sampler: str 
     Every picture is sampled with its own generator seeded with ``seed``, so its row does not depend
     on the batch it is in. A row: ``{"image": path, metric: value, ..., "baseline_" + metric: value, ...}``.
     """
-    task, device = model.task, model.runtime.device if model.runtime else torch.device("cpu")
+    task = model.task
     rows: list[dict] = []
     failures: list[tuple[Path, str]] = []
     bar = tqdm(total=len(paths), desc="evaluating", unit="image", disable=not progress)
-    for start in range(0, len(paths), batch_size):
-        ready = []
-        for path in paths[start:start + batch_size]:
-            try:
-                truth = read_image(path)
-                ready.append((path, truth, task.prepare(truth, model.condition_size)))
-            except PaletteError as exc:
-                failures.append((path, str(exc)))
-                bar.update()
-        if not ready:
+    for restored in restore_files(model, paths, [seed], steps, sampler, batch_size):
+        bar.update()
+        if restored.error is not None:
+            failures.append((restored.source, restored.error))
             continue
-        y_cond = torch.stack([prepared.y_cond for _, _, prepared in ready]).to(device)
-        generators = [torch.Generator().manual_seed(seed) for _ in ready]
-        y_0 = model.sample(y_cond, steps, sampler, generators).cpu()
-        for (path, truth, prepared), y in zip(ready, y_0):
-            output = task.finish(prepared, y)
-            row = {"image": str(path), **measure(task, output, truth)}
-            baseline = task.baseline(prepared)
-            if baseline is not None:
-                row.update({BASELINE + k: v for k, v in measure(task, baseline, truth).items()})
-            if sets is not None:
-                sets.add(output, truth, baseline)
-            rows.append(row)
-            bar.update()
+        truth = restored.image
+        row = {"image": str(restored.source), **measure(task, restored.results[0], truth)}
+        baseline = task.baseline(restored.prepared)
+        if baseline is not None:
+            row.update({BASELINE + k: v for k, v in measure(task, baseline, truth).items()})
+        if sets is not None:
+            sets.add(restored.results[0], truth, baseline)
+        rows.append(row)
     bar.close()
     return rows, failures
 

@@ -1,11 +1,12 @@
-"""Running a model over many files: output names, batched sampling with per-sample seeds, provenance,
-comparison pictures, and a failure of one file never stopping the others."""
+"""Running a model over many files: the restore loop ``infer`` and ``evaluate`` share (batched sampling
+with per-sample seeds, a failure of one file never stopping the others), output names, provenance and
+comparison pictures."""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import cv2
 import numpy as np
@@ -18,8 +19,55 @@ from palette_kit.imageio import read_image, write_image
 from palette_kit.model import Palette
 from palette_kit.tasks.base import Prepared
 
+#: What a file can fail with, from reading it to composing its result; the other files go on.
+FILE_ERRORS = (PaletteError, OSError, ValueError)
 #: Height of every panel of a comparison picture (pictures are scaled to it, keeping their shape).
 COMPARE_HEIGHT = 384
+
+
+@dataclass
+class Restored:
+    """One input file after the restore loop: the picture read, its results (one per seed), or why it failed."""
+
+    source: Path
+    image: np.ndarray | None = None
+    prepared: Prepared | None = None
+    results: list[np.ndarray] = field(default_factory=list)
+    error: str | None = None
+
+
+def restore_files(model: Palette, sources: list[Path], seeds: list[int], steps: int | None = None,
+                  sampler: str | None = None, batch_size: int = 8,
+                  task_options: dict[str, Any] | None = None) -> Iterator[Restored]:
+    """Read, prepare, sample and finish every file in batches of ``batch_size`` samples; one ``Restored``
+    per file, in order.
+
+    Every (file, seed) pair is sampled with its own generator seeded with ``seed``, so a result does not
+    depend on the batch it is in. A file that cannot be read or prepared, or whose result cannot be
+    composed (``task.finish``), comes back with its ``error``; the other files go on.
+    """
+    task, device = model.task, model.runtime.device if model.runtime is not None else torch.device("cpu")
+    per_batch = max(1, batch_size // len(seeds))
+    for start in range(0, len(sources), per_batch):
+        batch = []
+        for source in sources[start:start + per_batch]:
+            try:
+                image = read_image(source)
+                batch.append(Restored(source, image, task.prepare(image, model.condition_size, **(task_options or {}))))
+            except FILE_ERRORS as exc:
+                batch.append(Restored(source, error=str(exc)))
+        ready = [r for r in batch if r.error is None]
+        if ready:
+            y_cond = torch.stack([r.prepared.y_cond for r in ready for _ in seeds]).to(device)
+            generators = [torch.Generator().manual_seed(seed) for _ in ready for seed in seeds]
+            y_0 = model.sample(y_cond, steps, sampler, generators).cpu()
+            for i, restored in enumerate(ready):
+                try:
+                    restored.results = [task.finish(restored.prepared, y)
+                                        for y in y_0[i * len(seeds):(i + 1) * len(seeds)]]
+                except FILE_ERRORS as exc:
+                    restored.error = f"cannot compose the result: {exc}"
+        yield from batch
 
 
 @dataclass
@@ -85,8 +133,8 @@ def provenance(model: Palette, checkpoint: Path, weights_sha256: str | None, sam
                steps: int | None) -> dict[str, str]:
     """What each output file records about how it was made (the seed and input are added per file)."""
     return {"software": f"palette-kit {__version__}", "task": model.task.name, "model": str(checkpoint),
-            "model_sha256": weights_sha256 or "unknown", "sampler": sampler or model.sampling["scheduler"],
-            "steps": str(steps or model.sampling["steps"])}
+            "model_sha256": weights_sha256 or "unknown", "sampler": sampler or model.sampling.sampler,
+            "steps": str(steps or model.sampling.steps)}
 
 
 def run(model: Palette, targets: list[Target], seeds: list[int], steps: int | None, sampler: str | None,
@@ -94,7 +142,6 @@ def run(model: Palette, targets: list[Target], seeds: list[int], steps: int | No
         quality: int = 95) -> Report:
     """Sample every (input, seed) pair in batches and write the results with ``metadata``; errors are per file."""
     report = Report()
-    device = model.runtime.device if model.runtime is not None else torch.device("cpu")
     todo = []
     for target in targets:
         if not overwrite and all(o.exists() for o in target.outputs):
@@ -102,35 +149,25 @@ def run(model: Palette, targets: list[Target], seeds: list[int], steps: int | No
             continue
         todo.append(target)
     bar = tqdm(total=len(todo) * len(seeds), desc="samples", unit="sample", disable=not todo)
-    for start in range(0, len(todo), max(1, batch_size // len(seeds))):
-        ready: list[tuple[Target, Prepared]] = []
-        for target in todo[start:start + max(1, batch_size // len(seeds))]:
-            try:
-                ready.append((target, model.task.prepare(read_image(target.source), model.condition_size,
-                                                          **task_options)))
-            except PaletteError as exc:
-                report.failed.append((str(target.source), str(exc)))
-                bar.update(len(seeds))
-        if not ready:
+    restored_files = restore_files(model, [t.source for t in todo], seeds, steps, sampler, batch_size, task_options)
+    for target, restored in zip(todo, restored_files):
+        bar.update(len(seeds))
+        if restored.error is not None:
+            report.failed.append((str(target.source), restored.error))
             continue
-        y_cond = torch.stack([p.y_cond for _, p in ready for _ in seeds]).to(device)
-        generators = [torch.Generator().manual_seed(seed) for _ in ready for seed in seeds]
-        y_0 = model.sample(y_cond, steps, sampler, generators).cpu()
-        for i, (target, prepared) in enumerate(ready):
-            results = [model.task.finish(prepared, y) for y in y_0[i * len(seeds):(i + 1) * len(seeds)]]
-            try:
-                for result, seed, path in zip(results, seeds, target.outputs):
-                    if path.exists() and not overwrite:
-                        report.skipped.append(path)
-                        continue
-                    meta = {**metadata, "seed": str(seed), "input": target.source.name}
-                    write_image(path, result, meta, quality=quality)
-                    report.written.append(path)
-                if target.compare is not None:
-                    write_image(target.compare, comparison(model.task.baseline(prepared), prepared, results, seeds))
-            except (PaletteError, OSError) as exc:
-                report.failed.append((str(target.source), f"cannot write output: {exc}"))
-            bar.update(len(seeds))
-            tqdm.write(f"{target.source} -> {', '.join(map(str, target.outputs))}")
+        try:
+            for result, seed, path in zip(restored.results, seeds, target.outputs):
+                if path.exists() and not overwrite:
+                    report.skipped.append(path)
+                    continue
+                meta = {**metadata, "seed": str(seed), "input": target.source.name}
+                write_image(path, result, meta, quality=quality)
+                report.written.append(path)
+            if target.compare is not None:
+                write_image(target.compare, comparison(model.task.baseline(restored.prepared), restored.prepared,
+                                                       restored.results, seeds))
+        except (PaletteError, OSError) as exc:
+            report.failed.append((str(target.source), f"cannot write output: {exc}"))
+        tqdm.write(f"{target.source} -> {', '.join(map(str, target.outputs))}")
     bar.close()
     return report

@@ -1,4 +1,4 @@
-"""A trained model as one object: task, denoiser, schedules and sampling defaults, saved as a checkpoint."""
+"""A trained model as one object: task, eps-model, schedules and sampling defaults, saved as a checkpoint."""
 from __future__ import annotations
 
 import contextlib
@@ -10,15 +10,14 @@ import torch
 import torch.nn.functional as F
 
 from palette_kit.checkpoint import load_checkpoint, save_checkpoint
-from palette_kit.diffusion.denoiser import Denoiser
+from palette_kit.diffusion.eps_model import EpsModel
 from palette_kit.diffusion.loss import PaletteLoss
 from palette_kit.diffusion.noise import randn
-from palette_kit.diffusion.presets import make_scheduler
-from palette_kit.diffusion.sampler import Callback, EpsModel, Generators, Scheduler, restore
-from palette_kit.diffusion.schedule import LinearSchedule
+from palette_kit.diffusion.presets import Sampling, Schedules, make_scheduler, schedule_preset
+from palette_kit.diffusion.sampler import Callback, EpsFn, Generators, Scheduler, restore
 from palette_kit.errors import CheckpointError, InputError
 from palette_kit.nn.encoders import FrozenEncoder, encoder_spec, level_features
-from palette_kit.nn.unet import UNet, UNetConfig
+from palette_kit.nn.unet import UNet, UNetConfig, preset as unet_preset
 from palette_kit.runtime import Runtime
 from palette_kit.tasks import Task, load_task
 
@@ -33,18 +32,38 @@ class Palette:
     """
 
     task: Task
-    net: Denoiser
-    schedule: dict[str, dict[str, Any]]
-    sampling: dict[str, Any] = field(default_factory=lambda: {"scheduler": "linear", "steps": 1000})
+    net: EpsModel
+    schedules: Schedules
+    sampling: Sampling = field(default_factory=Sampling)
     encoder: FrozenEncoder | None = field(default=None, repr=False)
     runtime: Runtime | None = field(default=None, init=False, repr=False)
-    _eps: EpsModel | None = field(default=None, init=False, repr=False)
+    _eps: EpsFn | None = field(default=None, init=False, repr=False)
 
     @classmethod
-    def create(cls, task: Task, unet: UNetConfig, schedule: dict[str, dict[str, Any]],
-               sampling: dict[str, Any], prediction: str = "eps", encoder: str | None = None) -> Palette:
-        """A fresh model; ``prediction`` is what its backbone predicts (see ``Denoiser``); ``encoder`` names
-        a frozen pretrained encoder of the condition (``palette_kit.nn.encoders.ENCODERS``)."""
+    def create(cls, task: Task, preset: str = "small", schedule: str | Schedules = "palette",
+               sampler: str = "linear", steps: int | None = None, prediction: str = "eps",
+               encoder: str | None = None, **unet_overrides: Any) -> Palette:
+        """A fresh model for ``task``: the UNet ``preset`` (fields overridden by ``unet_overrides``) with
+        the task's channels, the named (or given) schedules, and ``sampler`` with ``steps`` (default:
+        all of the sampling schedule's) as sampling defaults; ``prediction``: see ``EpsModel``;
+        ``encoder``: a frozen pretrained encoder of the condition (``palette_kit.nn.encoders.ENCODERS``)."""
+        schedules = schedule_preset(schedule) if isinstance(schedule, str) else schedule
+        total = schedules.sample.num_train_timesteps
+        if steps is not None and not 1 <= steps <= total:
+            raise InputError(f"sampling steps must be between 1 and {total}, got {steps}")
+        unet = unet_preset(preset, task.cond_channels + task.target_channels, task.target_channels,
+                           **unet_overrides)
+        return cls.build(task, unet, schedules, Sampling(sampler, steps or total), prediction, encoder)
+
+    @classmethod
+    def build(cls, task: Task, unet: UNetConfig, schedules: Schedules, sampling: Sampling,
+              prediction: str = "eps", encoder: str | None = None) -> Palette:
+        """The one place a network is built: ``unet`` must have ``task``'s channels; with an ``encoder``,
+        its ``context_channels`` are those of the encoder's maps assigned to its levels."""
+        wanted = (task.cond_channels + task.target_channels, task.target_channels)
+        if (unet.in_channels, unet.out_channels) != wanted:
+            raise ValueError(f"the UNet has {unet.in_channels} -> {unet.out_channels} channels; task "
+                             f"{task.name!r} needs {wanted[0]} -> {wanted[1]} (condition + target -> target)")
         frozen = None
         if encoder is not None:
             spec = encoder_spec(encoder)
@@ -52,7 +71,7 @@ class Palette:
                 raise InputError(f"task {task.name!r} cannot use an encoder: it defines no encoder_picture")
             unet = replace(unet, context_channels=tuple(spec.channels[i] for i in spec.assign(unet.level_sizes)))
             frozen = FrozenEncoder(spec)
-        return cls(task, Denoiser(UNet(unet), task.target_channels, prediction), schedule, sampling, frozen)
+        return cls(task, EpsModel(UNet(unet), prediction), schedules, sampling, frozen)
 
     @property
     def unet_config(self) -> UNetConfig:
@@ -79,8 +98,8 @@ class Palette:
         return {
             "task": {"name": self.task.name, "options": self.task.config},
             "unet": self.unet_config.to_dict(),
-            "schedule": self.schedule,
-            "sampling": self.sampling,
+            "schedule": self.schedules.to_dict(),
+            "sampling": self.sampling.to_dict(),
             "prediction": self.prediction,
             "encoder": encoder,
         }
@@ -93,10 +112,11 @@ class Palette:
                                   f"installed ones (SHA-256 {encoder.get('weights_sha256')})")
         try:
             task = load_task(config["task"]["name"])(**config["task"]["options"])
-            return cls.create(task, UNetConfig.from_dict(config["unet"]), config["schedule"], config["sampling"],
-                              config.get("prediction", "eps"),  # checkpoints from before v-prediction: eps
-                              encoder and encoder["name"])
-        except (KeyError, TypeError, ValueError) as exc:
+            return cls.build(task, UNetConfig.from_dict(config["unet"]), Schedules.from_dict(config["schedule"]),
+                             Sampling.from_dict(config["sampling"]),
+                             config.get("prediction", "eps"),  # checkpoints from before v-prediction: eps
+                             encoder and encoder["name"])
+        except (KeyError, TypeError, ValueError, InputError) as exc:
             raise CheckpointError(f"checkpoint config is incomplete or malformed: {type(exc).__name__}: {exc}") from exc
 
     def save(self, path: Path, dtype: torch.dtype | None = None, **extra: Any) -> None:
@@ -116,10 +136,11 @@ class Palette:
 
     def loss(self) -> PaletteLoss:
         """The training objective over this model's training schedule."""
-        return PaletteLoss(LinearSchedule(**self.schedule["train"]).gammas, self.prediction)
+        return PaletteLoss(self.schedules.train.gammas(), self.prediction)
 
-    def scheduler(self, kind: str | None = None) -> Scheduler:
-        return make_scheduler(kind or self.sampling["scheduler"], self.schedule["sample"])
+    def scheduler(self, sampler: str | None = None) -> Scheduler:
+        """The scheduler of ``sampler`` (default: the model's) over the sampling schedule."""
+        return make_scheduler(sampler or self.sampling.sampler, self.schedules.sample)
 
     def to(self, runtime: Runtime) -> Palette:
         """Sample with ``runtime`` (device, autocast dtype, channels-last, compilation) from now on."""
@@ -143,7 +164,7 @@ class Palette:
             context = level_features(features, assignment, self.image_size, self.image_size)
         return self.at_model_size(y_cond), self.at_model_size(y_0), context
 
-    def sample(self, y_cond: torch.Tensor, steps: int | None = None, scheduler: str | None = None,
+    def sample(self, y_cond: torch.Tensor, steps: int | None = None, sampler: str | None = None,
                generator: Generators = None, callback: Callback | None = None,
                progress: bool = False) -> torch.Tensor:
         """Restore targets for a batch of conditions with the model's (or the given) sampling settings.
@@ -157,7 +178,7 @@ class Palette:
         b, _, h, w = y_cond.shape
         y_T = randn((b, self.task.target_channels, h, w), generator, y_cond.device)
         net = self._eps or self.net
-        eps_model = net if context is None else lambda y_t, y_c, gamma: net(y_t, y_c, gamma, context)
-        return restore(eps_model, y_cond, y_T, self.scheduler(scheduler), steps or self.sampling["steps"],
+        eps_fn = net if context is None else lambda y_t, y_c, gamma: net(y_t, y_c, gamma, context)
+        return restore(eps_fn, y_cond, y_T, self.scheduler(sampler), steps or self.sampling.steps,
                        generator=generator, callback=callback, hook=self.task.sampling_hook(y_cond),
                        progress=progress)

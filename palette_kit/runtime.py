@@ -35,7 +35,7 @@ def pick_device(name: str) -> torch.device:
 
 @dataclass(frozen=True)
 class Runtime:
-    """Where and how a denoiser runs; ``dtype`` is the autocast dtype (float32: no autocast)."""
+    """Where and how an eps-model runs; ``dtype`` is the autocast dtype (float32: no autocast)."""
 
     device: torch.device = torch.device("cpu")
     dtype: torch.dtype = torch.float32

@@ -20,10 +20,8 @@ import numpy as np
 import pytest
 import torch
 
-from palette_kit.diffusion.presets import schedule_preset
 from palette_kit.imageio import square
 from palette_kit.model import Palette
-from palette_kit.nn.unet import preset
 from palette_kit.tasks.base import Task
 
 
@@ -80,17 +78,15 @@ class TaskContractTest:
         return tmp_path
 
     def batch(self, task: Task, photos: Path, split: str = "val", n: int = 2) -> dict[str, torch.Tensor]:
-        data = task.dataset(photos, "train", self.image_size, seed=0) if split == "train" else \
-            task.dataset(photos, "val", self.image_size, seed=0)
+        data = task.dataset(photos, split, self.image_size, seed=0)
         items = [data[i % len(data)] for i in range(n)]
         return {key: torch.stack([item[key] for item in items]) for key in ("y_cond", "y_0")}
 
     def test_declares_its_channels_name_and_description(self):
-        cls = self.task_class
-        assert isinstance(cls.cond_channels, int) and cls.cond_channels > 0
-        assert isinstance(cls.target_channels, int) and cls.target_channels > 0
+        cls, task = self.task_class, self.make_task()
+        assert isinstance(task.cond_channels, int) and task.cond_channels > 0  # a class attribute or a property
+        assert isinstance(task.target_channels, int) and task.target_channels > 0
         assert isinstance(cls.name, str) and cls.name and isinstance(cls.description, str) and cls.description
-        task = self.make_task()
         assert type(task)(**task.config).config == task.config  # its config rebuilds it
 
     def test_dataset_items_have_the_declared_shapes_and_range(self, photos):
@@ -112,6 +108,18 @@ class TaskContractTest:
         again = self.batch(task, photos, "train", 4)
         for key in first:
             torch.testing.assert_close(first[key], again[key], rtol=0, atol=0)
+
+    def test_pairs_have_the_declared_shapes_and_validation_pairs_repeat(self):
+        task, s = self.make_task(), self.image_size
+        picture = square(synthetic_photo(np.random.default_rng(2), 40, 52), s)
+        train = task.train_pair(picture, torch.Generator().manual_seed(0))
+        again = task.train_pair(picture, torch.Generator().manual_seed(0))
+        val, val_again = task.val_pair(picture), task.val_pair(picture.copy())
+        for item in (train, val):
+            assert item["y_cond"].shape == (task.cond_channels, s, s) and item["y_0"].shape == (task.target_channels, s, s)
+        for key in ("y_cond", "y_0"):
+            torch.testing.assert_close(train[key], again[key], rtol=0, atol=0)  # all randomness from rng
+            torch.testing.assert_close(val[key], val_again[key], rtol=0, atol=0)  # fixed per picture
 
     def test_tensors_become_pictures(self, photos):
         task = self.make_task()
@@ -142,9 +150,7 @@ class TaskContractTest:
     def test_one_training_step_and_a_short_sample(self, photos):
         torch.manual_seed(0)
         task = self.make_task()
-        unet = preset("tiny", task.cond_channels + task.target_channels, task.target_channels,
-                      image_size=self.image_size)
-        model = Palette.create(task, unet, schedule_preset("palette"), {"scheduler": "linear", "steps": 3})
+        model = Palette.create(task, "tiny", steps=3, image_size=self.image_size)
         batch = self.batch(task, photos, "train")
         optimizer = torch.optim.Adam(model.net.parameters(), lr=1e-3)
         loss = model.loss()(model.net, batch["y_0"], batch["y_cond"])

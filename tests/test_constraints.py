@@ -2,7 +2,7 @@
 import torch
 
 from palette_kit.diffusion.constraints import keep_known
-from palette_kit.diffusion.denoiser import Denoiser
+from palette_kit.diffusion.eps_model import EpsModel
 from palette_kit.diffusion.presets import make_scheduler, schedule_preset
 from palette_kit.diffusion.sampler import restore
 from palette_kit.nn.unet import UNet, preset
@@ -23,7 +23,7 @@ def test_hook_keeps_unknown_pixels_and_noises_known_ones_to_gamma():
 
 def test_restore_with_the_hook_returns_known_pixels_exactly():
     torch.manual_seed(0)
-    net = Denoiser(UNet(preset("tiny", 7, 3)), 3).eval()
+    net = EpsModel(UNet(preset("tiny", 7, 3))).eval()
     with torch.no_grad():
         for p in net.parameters():
             p.add_(torch.randn_like(p) * 0.02)
@@ -31,7 +31,7 @@ def test_restore_with_the_hook_returns_known_pixels_exactly():
     unknown = torch.zeros(1, 1, 32, 32)
     unknown[..., 8:24, 8:24] = 1
     y_cond = torch.cat([known * (1 - unknown), unknown * 2 - 1], dim=1)
-    scheduler = make_scheduler("linear", schedule_preset("palette")["sample"])
+    scheduler = make_scheduler("linear", schedule_preset("palette").sample)
     y_T = torch.randn(known.shape, generator=torch.Generator().manual_seed(0))
     out = restore(net, y_cond, y_T, scheduler, 5, torch.Generator().manual_seed(1), hook=keep_known(known, unknown))
     torch.testing.assert_close(out * (1 - unknown), known * (1 - unknown))

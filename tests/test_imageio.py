@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile, ImageOps
 
-from palette_kit import imageio
+from palette_kit.imageio import decode
 from palette_kit.errors import InputError
 from palette_kit.imageio import IMAGE_SUFFIXES, MAX_PIXELS, collect_inputs, read_image, read_metadata, write_image
 
@@ -134,7 +134,7 @@ def test_every_orientation_matches_pillow(tmp_path, orientation, kind):
     picture.save(path, exif=with_orientation(picture, orientation), lossless=True)
     expected = pillow_bgr(ImageOps.exif_transpose(Image.open(path)))
     np.testing.assert_array_equal(read_image(path), expected)
-    np.testing.assert_array_equal(imageio._orient(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), orientation), expected)
+    np.testing.assert_array_equal(decode._orient(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), orientation), expected)
 
 
 # ------------------------------------------------------------------------------------------ real-world modes
@@ -310,7 +310,7 @@ def test_unreadable_file(tmp_path, monkeypatch):
     if IS_ROOT:
         def denied(file, *args, **kwargs):
             raise PermissionError(errno.EACCES, "Permission denied", str(file))
-        monkeypatch.setattr(imageio, "open", denied, raising=False)
+        monkeypatch.setattr(decode, "open", denied, raising=False)
     try:
         assert error(path) == f"permission denied: {path}"
     finally:

@@ -11,10 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from palette_kit.diffusion.presets import schedule_preset
 from palette_kit.imageio import read_metadata
 from palette_kit.model import Palette
-from palette_kit.nn.unet import preset
 from palette_kit.tasks import load_task
 from palette_kit.testing import palette_kit_exe, synthetic_photo
 
@@ -26,7 +24,7 @@ def checkpoint(tmp_path_factory) -> Path:
     """An untrained tiny colorization model (random non-zero weights): inference needs no training."""
     torch.manual_seed(0)
     task = load_task("colorization")()
-    model = Palette.create(task, preset("tiny", 3, 2), schedule_preset("palette"), {"scheduler": "ddim", "steps": 2})
+    model = Palette.create(task, "tiny", sampler="ddim", steps=2)
     with torch.no_grad():
         for p in model.net.parameters():
             p.add_(torch.randn_like(p) * 0.02)

@@ -34,7 +34,7 @@ def test_sampling_with_our_schedule_does_not_import_diffusers():
         "import palette_kit.cli\n"
         "from palette_kit.diffusion.presets import make_scheduler, schedule_preset\n"
         "from palette_kit.diffusion.sampler import restore\n"
-        "s = make_scheduler('linear', schedule_preset('palette')['sample'])\n"
+        "s = make_scheduler('linear', schedule_preset('palette').sample)\n"
         "restore(lambda y_t, c, g: torch.zeros_like(y_t), torch.zeros(1, 1, 4, 4), torch.randn(1, 2, 4, 4), s, 5)\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'diffusers'))\n"
     )

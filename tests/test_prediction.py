@@ -1,15 +1,14 @@
-"""v-prediction: the Denoiser turns v into eps, the loss is the MSE of v, checkpoints remember the choice."""
+"""v-prediction: the EpsModel turns v into eps, the loss is the MSE of v, checkpoints remember the choice."""
 import json
 
 import pytest
 import torch
 
-from palette_kit.diffusion.denoiser import Denoiser
+from palette_kit.diffusion.eps_model import EpsModel
 from palette_kit.diffusion.loss import PaletteLoss
-from palette_kit.diffusion.presets import schedule_preset
 from palette_kit.errors import CheckpointError
 from palette_kit.model import Palette
-from palette_kit.nn.unet import UNet, preset
+from palette_kit.nn.unet import UNet
 from palette_kit.tasks import load_task
 
 from test_training import overfit
@@ -29,23 +28,23 @@ class Constant(torch.nn.Module):
 def test_v_output_becomes_eps():
     v, y_t = torch.randn(2, 2, 4, 4), torch.randn(2, 2, 4, 4)
     gamma = torch.tensor([0.3, 0.9])
-    eps = Denoiser(Constant(v), 2, "v")(y_t, torch.zeros(2, 1, 4, 4), gamma)
+    eps = EpsModel(Constant(v), "v")(y_t, torch.zeros(2, 1, 4, 4), gamma)
     g = gamma.view(-1, 1, 1, 1)
     torch.testing.assert_close(eps, g.sqrt() * v + (1 - g).sqrt() * y_t)
     # The exact v gives the exact eps: y_t = sqrt(g) y_0 + sqrt(1 - g) eps, v = sqrt(g) eps - sqrt(1 - g) y_0.
     y_0, true_eps = torch.rand(2, 2, 4, 4), torch.randn(2, 2, 4, 4)
     y_t = g.sqrt() * y_0 + (1 - g).sqrt() * true_eps
-    exact = Denoiser(Constant(g.sqrt() * true_eps - (1 - g).sqrt() * y_0), 2, "v")
+    exact = EpsModel(Constant(g.sqrt() * true_eps - (1 - g).sqrt() * y_0), "v")
     torch.testing.assert_close(exact(y_t, torch.zeros(2, 1, 4, 4), gamma), true_eps, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="prediction must be one of eps, v"):
-        Denoiser(Constant(v), 2, "x0")
+        EpsModel(Constant(v), "x0")
 
 
 def test_v_loss_is_the_mse_of_v():
     torch.manual_seed(0)
     y_0, y_cond, v_hat = torch.rand(3, 2, 4, 4) * 2 - 1, torch.zeros(3, 1, 4, 4), torch.randn(3, 2, 4, 4)
     gammas = torch.linspace(0.999, 0.01, 50)
-    loss = PaletteLoss(gammas, "v")(Denoiser(Constant(v_hat), 2, "v"), y_0, y_cond, torch.Generator().manual_seed(5))
+    loss = PaletteLoss(gammas, "v")(EpsModel(Constant(v_hat), "v"), y_0, y_cond, torch.Generator().manual_seed(5))
     # The same draws, by hand.
     generator = torch.Generator().manual_seed(5)
     t = torch.randint(1, 50, (3,), generator=generator)
@@ -59,8 +58,7 @@ def test_v_loss_is_the_mse_of_v():
 def make_model(prediction: str) -> Palette:
     torch.manual_seed(0)
     task = load_task("colorization")()
-    unet = preset("tiny", 3, 2, image_size=32, noise_input="log1p_snr")
-    return Palette.create(task, unet, schedule_preset("palette"), {"scheduler": "linear", "steps": 5}, prediction)
+    return Palette.create(task, "tiny", steps=5, prediction=prediction, image_size=32, noise_input="log1p_snr")
 
 
 def test_tiny_v_model_overfits_a_fixed_batch(photo_folder):

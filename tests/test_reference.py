@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from palette_kit.diffusion.denoiser import Denoiser
+from palette_kit.diffusion.eps_model import EpsModel
 from palette_kit.diffusion.presets import make_scheduler, schedule_preset
 from palette_kit.diffusion.sampler import restore
 from palette_kit.nn.unet import AttentionBlock, UNet, preset
@@ -62,11 +62,11 @@ def test_gradients_through_checkpointed_attention_are_equal():
         torch.testing.assert_close(grads[name], param.grad, rtol=1e-4, atol=1e-5, msg=name)
 
 
-def restorations(sampler: str, ours: Denoiser, theirs) -> tuple[torch.Tensor, torch.Tensor]:
+def restorations(sampler: str, ours: EpsModel, theirs) -> tuple[torch.Tensor, torch.Tensor]:
     """``restore()`` with ``ours`` and the tutorial's loop with ``theirs``, from the same noise, 5 steps."""
     inputs = torch.Generator().manual_seed(0)
     y_cond, y_T = torch.randn(2, 1, 32, 32, generator=inputs), torch.randn(2, 2, 32, 32, generator=inputs)
-    scheduler = make_scheduler(sampler, schedule_preset("palette")["sample"])
+    scheduler = make_scheduler(sampler, schedule_preset("palette").sample)
     a = restore(ours, y_cond, y_T, scheduler, 5, generator=torch.Generator().manual_seed(1))
     b = tutorial.restoration(theirs, y_cond, y_T, scheduler, 5, generator=torch.Generator().manual_seed(1))
     assert b.std() > 0.1
@@ -76,13 +76,13 @@ def restorations(sampler: str, ours: Denoiser, theirs) -> tuple[torch.Tensor, to
 @pytest.mark.parametrize("sampler", ["ddim", "linear"])
 def test_tutorial_loop_equals_restore(sampler):
     unet, _ = pair()
-    torch.testing.assert_close(*restorations(sampler, Denoiser(unet, target_channels=2), unet), rtol=0, atol=1e-6)
+    torch.testing.assert_close(*restorations(sampler, EpsModel(unet), unet), rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("sampler", ["ddim", "linear"])
 def test_tutorial_restoration_equals_restore(sampler):
     unet, reference = pair()
-    torch.testing.assert_close(*restorations(sampler, Denoiser(unet, target_channels=2), reference),
+    torch.testing.assert_close(*restorations(sampler, EpsModel(unet), reference),
                                rtol=0, atol=1e-2)
 
 

@@ -31,7 +31,7 @@ def test_import_failure_names_the_entry_point_and_keeps_the_cause(with_test_plug
 @pytest.mark.parametrize("name, problem", [
     ("not-a-task", "is not a palette_kit.tasks.Task subclass"),
     ("half-done", "cond_channels must be a positive int"),
-    ("half-done", "does not implement cond_to_bgr, dataset, finish, prepare, to_bgr"),
+    ("half-done", "does not implement cond_to_bgr, finish, prepare, to_bgr, train_pair"),
 ])
 def test_contract_violations_are_reported(with_test_plugins, name, problem):
     with pytest.raises(PluginError, match="breaks the task contract|is not a") as info:

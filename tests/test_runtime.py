@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from palette_kit.diffusion.denoiser import Denoiser
+from palette_kit.diffusion.eps_model import EpsModel
 from palette_kit.errors import InputError
 from palette_kit.model import Palette
 from palette_kit.nn.unet import UNet, preset
@@ -35,7 +35,7 @@ BOUNDS = [
 
 @pytest.mark.parametrize("runtime,bound", BOUNDS, ids=lambda v: v.name if isinstance(v, Runtime) else str(v))
 def test_fast_paths_agree_with_float32(runtime, bound):
-    net = perturbed(Denoiser(UNet(preset("tiny", 4, 2)), 2))
+    net = perturbed(EpsModel(UNet(preset("tiny", 4, 2))))
     y_t, y_cond, gamma = torch.randn(2, 2, 32, 32), torch.randn(2, 2, 32, 32), torch.tensor([0.1, 0.9])
     with torch.inference_mode():
         reference = net(y_t, y_cond, gamma)
@@ -67,8 +67,7 @@ def test_sampling_under_a_runtime_returns_float32_targets():
     """Whole samples are not compared: near pure noise, y_0 = (y_t - sqrt(1 - gamma) eps) / sqrt(gamma)
     turns any rounding difference into a different clipped y_0, for float32 reorderings too."""
     task = load_task("colorization")()
-    model = Palette.create(task, preset("tiny", 3, 2), {"train": {}, "sample": {"num_train_timesteps": 1000,
-                           "beta_start": 1e-4, "beta_end": 0.09}}, {"scheduler": "ddim", "steps": 3})
+    model = Palette.create(task, "tiny", sampler="ddim", steps=3)
     perturbed(model.net)
     y_cond = torch.rand(2, 1, 32, 32) * 2 - 1
     plain = model.sample(y_cond, generator=torch.Generator().manual_seed(0))

@@ -4,18 +4,18 @@ import torch
 from diffusers.utils.torch_utils import randn_tensor
 
 from palette_kit.diffusion.constraints import keep_known
-from palette_kit.diffusion.denoiser import Denoiser
-from palette_kit.diffusion.presets import SCHEDULERS, make_scheduler, schedule_preset
+from palette_kit.diffusion.eps_model import EpsModel
+from palette_kit.diffusion.presets import SAMPLERS, make_scheduler, schedule_preset
 from palette_kit.diffusion.sampler import restore
 from palette_kit.nn.unet import UNet, preset
 
-SAMPLE = schedule_preset("palette")["sample"]  # 1000 steps; the model trains on another (2000-step) schedule
+SAMPLE = schedule_preset("palette").sample  # 1000 steps; the model trains on another (2000-step) schedule
 
 
-def perturbed_tiny_net(seed: int = 0) -> Denoiser:
+def perturbed_tiny_net(seed: int = 0) -> EpsModel:
     """A tiny fixed network whose output is not zero (its output convs start at zero)."""
     torch.manual_seed(seed)
-    net = Denoiser(UNet(preset("tiny", 3, 2)), 2).eval()
+    net = EpsModel(UNet(preset("tiny", 3, 2))).eval()
     with torch.no_grad():
         for p in net.parameters():
             p.add_(torch.randn_like(p) * 0.02)
@@ -48,7 +48,7 @@ def run(kind: str, net, y_T: torch.Tensor, steps: int, seed: int = 1, y_cond: to
     return restore(net, y_cond, y_T, make_scheduler(kind, SAMPLE), steps, torch.Generator().manual_seed(seed))
 
 
-@pytest.mark.parametrize("kind", SCHEDULERS)
+@pytest.mark.parametrize("kind", SAMPLERS)
 @pytest.mark.parametrize("steps", [1, 7, 50])
 def test_model_gets_the_gamma_of_each_scheduler_timestep(kind, steps):
     seen = []
@@ -61,13 +61,13 @@ def test_model_gets_the_gamma_of_each_scheduler_timestep(kind, steps):
     run(kind, net, torch.randn(2, 2, 8, 8), steps)
     scheduler.set_timesteps(steps)
     expected = scheduler.alphas_cumprod.float()[scheduler.timesteps]
-    total = SAMPLE["num_train_timesteps"]
+    total = SAMPLE.num_train_timesteps
     assert len(seen) == steps and 0 <= total - 1 - scheduler.timesteps[0] <= total % steps  # starts at pure noise
     torch.testing.assert_close(torch.stack([g[0] for g in seen]), expected, rtol=0, atol=0)
     assert all(torch.equal(g, g[:1].expand(2)) for g in seen)
 
 
-@pytest.mark.parametrize("kind", SCHEDULERS)
+@pytest.mark.parametrize("kind", SAMPLERS)
 @pytest.mark.parametrize("steps", [3, 20, 333])
 def test_perfect_model_is_restored_exactly_at_any_step_count(kind, steps):
     y_0 = torch.rand(2, 2, 8, 8) * 1.8 - 0.9
@@ -146,10 +146,10 @@ def test_few_step_samplers_approach_the_ddpm_distribution(kind):
     assert gap_many < 0.01 and gap_many < gap_few / 3, (gap_few, gap_many)
 
 
-@pytest.mark.parametrize("kind", SCHEDULERS)
+@pytest.mark.parametrize("kind", SAMPLERS)
 def test_per_sample_generators_make_samples_independent_of_the_batch(kind):
     """Each sample's noise (start, steps and hook) comes from its own generator."""
-    net = Denoiser(perturbed_tiny_net().backbone, 2).eval()
+    net = EpsModel(perturbed_tiny_net().backbone).eval()
     net.backbone.conv_in = torch.nn.Conv2d(6, 32, 3, padding=1)  # 4 condition channels, as for inpainting
     y_cond = torch.rand(3, 4, 32, 32) * 2 - 1
     known, unknown = torch.rand(3, 2, 32, 32), (torch.rand(3, 1, 32, 32) > 0.5).float()

@@ -5,9 +5,7 @@ import cv2
 import pytest
 import torch
 
-from palette_kit.diffusion.presets import schedule_preset
 from palette_kit.model import Palette
-from palette_kit.nn.unet import preset
 from palette_kit.tasks import load_task
 from palette_kit.training.tracking import Run
 from palette_kit.training.trainer import TrainSettings, train
@@ -18,8 +16,7 @@ from wandb_log import read_run
 def make_model(image_size: int = 32, seed: int = 0) -> Palette:
     torch.manual_seed(seed)
     task = load_task("colorization")()
-    unet = preset("tiny", task.cond_channels + task.target_channels, task.target_channels, image_size=image_size)
-    return Palette.create(task, unet, schedule_preset("palette"), {"scheduler": "linear", "steps": 5})
+    return Palette.create(task, "tiny", steps=5, image_size=image_size)
 
 
 def fixed_loss(model: Palette, y_0, y_cond, draws: int = 8) -> float:

@@ -12,10 +12,8 @@ import pytest
 import torch
 
 import palette_kit.training.state as state_module
-from palette_kit.diffusion.presets import schedule_preset
 from palette_kit.errors import CheckpointError
 from palette_kit.model import Palette
-from palette_kit.nn.unet import preset
 from palette_kit.tasks import load_task
 from palette_kit.training.state import (
     MANIFEST,
@@ -34,8 +32,7 @@ from palette_kit.training.state import (
 def tiny_model() -> Palette:
     torch.manual_seed(0)
     task = load_task("colorization")()
-    unet = preset("tiny", task.cond_channels + task.target_channels, task.target_channels)
-    return Palette.create(task, unet, schedule_preset("palette"), {"scheduler": "linear", "steps": 4})
+    return Palette.create(task, "tiny", steps=4)
 
 
 def fake_steps(net: torch.nn.Module, optimizer: torch.optim.Optimizer, seeds: range) -> None:

@@ -1,6 +1,11 @@
-"""Sampling hooks any task can use to constrain the restoration loop."""
+"""Sampling hooks any task can use to constrain the restoration loop, and the mask channel that
+tells them which pixels are known.
+
+A task that knows some pixels carries a mask as the last channel of its condition: 1 (stored as
++1) where the model generates, 0 (stored as -1) where the pixel is known."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from palette_kit.diffusion.noise import randn
@@ -23,3 +28,19 @@ def keep_known(known: torch.Tensor, unknown: torch.Tensor) -> SamplingHook:
         return unknown * y_t + (1 - unknown) * noised
 
     return hook
+
+
+def mask_channel(unknown: torch.Tensor) -> torch.Tensor:
+    """A 0/1 mask (1 = generate) as a condition channel in [-1, 1]."""
+    return unknown * 2 - 1
+
+
+def unknown_of(y_cond: torch.Tensor) -> torch.Tensor:
+    """The mask channel (the last) of conditions (..., C, S, S) as 0/1 floats (..., 1, S, S), 1 = generate."""
+    return (y_cond[..., -1:, :, :] > 0).to(y_cond.dtype)
+
+
+def paint_unknown(pictures: np.ndarray, y_cond: torch.Tensor, bgr: tuple[int, int, int]) -> np.ndarray:
+    """``pictures`` (B, S, S, 3) of conditions ``y_cond`` with the pixels to generate painted ``bgr``."""
+    pictures[unknown_of(y_cond)[:, 0].cpu().numpy() > 0] = bgr
+    return pictures

@@ -3,16 +3,15 @@ from __future__ import annotations
 
 import torch
 
-from palette_kit.diffusion.denoiser import Denoiser
+from palette_kit.diffusion.eps_model import EpsModel, squared_error
 
 
 class PaletteLoss:
     """Mean squared error of the network's own prediction at a continuous noise level.
 
     Draws ``t`` in ``[1, T)``, then ``gamma`` uniformly between ``gamma_t`` and ``gamma_{t-1}``
-    of the training schedule, noises ``y_0`` and regresses the noise. For a v-predicting network
-    (``prediction="v"``) the eps error is ``sqrt(gamma)`` times its v error, so dividing the squared
-    eps error by ``gamma`` makes the loss the MSE of v; for ``"eps"`` it is Palette's eps MSE.
+    of the training schedule, noises ``y_0`` and regresses the noise, weighted by
+    ``squared_error`` so that a v-predicting network (``prediction="v"``) learns the MSE of v.
     """
 
     def __init__(self, gammas: torch.Tensor, prediction: str = "eps") -> None:
@@ -20,7 +19,7 @@ class PaletteLoss:
         self.prediction = prediction
 
     def __call__(
-        self, net: Denoiser, y_0: torch.Tensor, y_cond: torch.Tensor, generator: torch.Generator | None = None,
+        self, net: EpsModel, y_0: torch.Tensor, y_cond: torch.Tensor, generator: torch.Generator | None = None,
         context: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
         b, device = y_0.shape[0], y_0.device
@@ -30,5 +29,4 @@ class PaletteLoss:
         gamma = (gammas[t] + (gammas[t - 1] - gammas[t]) * u).view(b, 1, 1, 1)
         eps = torch.randn(y_0.shape, device=device, generator=generator)
         y_t = gamma.sqrt() * y_0 + (1 - gamma).sqrt() * eps
-        error = (net(y_t, y_cond, gamma, context) - eps).square()
-        return (error / gamma if self.prediction == "v" else error).mean()
+        return squared_error(net(y_t, y_cond, gamma, context), eps, gamma, self.prediction).mean()

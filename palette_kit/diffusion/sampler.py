@@ -8,8 +8,8 @@ from tqdm.auto import tqdm
 
 from palette_kit.diffusion.noise import Generators
 
-#: The eps-model: (y_t, y_cond, gamma (B,)) -> predicted eps, e.g. a ``Denoiser``.
-EpsModel = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+#: The eps-model: (y_t, y_cond, gamma (B,)) -> predicted eps, e.g. an ``EpsModel``.
+EpsFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 #: Called at every step with (step index, timestep, y_t, the y_0 the model predicts from that y_t).
 Callback = Callable[[int, int, torch.Tensor, torch.Tensor], None]
 #: Applied after every step to (y_t, gamma of that y_t (B,), generators); returns the y_t to go on with.
@@ -35,7 +35,7 @@ def predict_y_0(y_t: torch.Tensor, eps: torch.Tensor, gamma: torch.Tensor) -> to
 
 @torch.inference_mode()
 def restore(
-    net: EpsModel,
+    net: EpsFn,
     y_cond: torch.Tensor,
     y_T: torch.Tensor,
     scheduler: Scheduler,

@@ -1,9 +1,10 @@
 """The task contract: everything the core needs to know about an image-to-image problem.
 
 A task says how many channels condition the model (``cond_channels``) and how many it
-generates (``target_channels``), builds datasets of ``{"y_cond", "y_0"}`` pairs in
-[-1, 1], turns tensors into pictures, and turns a user's image into a condition and
-back into a result. Pictures are OpenCV-style BGR ``uint8`` arrays of shape (H, W, 3).
+generates (``target_channels``), turns a square picture into a ``{"y_cond", "y_0"}`` pair in
+[-1, 1] (``train_pair``, ``val_pair``; the core builds the datasets), turns tensors into
+pictures, and turns a user's image into a condition and back into a result. Pictures are
+OpenCV-style BGR ``uint8`` arrays of shape (H, W, 3).
 
 Tasks declare their settings as ``Option``s: ``options`` are fixed when a model is trained
 (saved in its checkpoint), ``infer_options`` are given per inference run (e.g. a mask file).
@@ -14,17 +15,17 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from functools import partial
+from typing import Any, ClassVar
 
 import click
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from palette_kit.data import Item, Split, picture_dataset, seeded_generator
 from palette_kit.diffusion.sampler import SamplingHook
 from palette_kit.errors import InputError
-
-Split = Literal["train", "val"]
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ class Prepared:
 
     ``y_cond`` is the (C, H, W) condition at model resolution; ``image`` is the original
     BGR picture at full resolution, kept so that ``Task.finish`` can compose the result;
-    ``context`` holds whatever else the task needs for that (e.g. a full-resolution mask).
+    ``context`` holds whatever else the task needs for that and derives from the original once
+    (a full-resolution mask, colorization's full-resolution lightness), for ``finish`` and ``baseline``.
     """
 
     y_cond: torch.Tensor
@@ -84,6 +86,8 @@ class Task(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str]
+    #: Channels of the condition and of the target: class attributes, or properties of the instance
+    #: when they depend on its options (``self.settings``); the model is built from the instance's.
     cond_channels: ClassVar[int]
     target_channels: ClassVar[int]
     #: A checkpoint folder shipped with the plugin, used when ``infer`` gets no ``--checkpoint``.
@@ -114,9 +118,24 @@ class Task(ABC):
         """An optional function the sampler applies after every step (e.g. to keep known pixels)."""
         return None
 
-    @abstractmethod
     def dataset(self, root: Path, split: Split, image_size: int, seed: int) -> Dataset:
-        """Pairs ``{"y_cond": (cond_channels, S, S), "y_0": (target_channels, S, S)}`` in [-1, 1]."""
+        """Pairs ``{"y_cond": (cond_channels, S, S), "y_0": (target_channels, S, S)}`` in [-1, 1].
+
+        By default the pictures of ``split`` under ``root`` (see ``palette_kit.data.split_paths``) as
+        square crops (augmented for training), made into pairs by ``train_pair`` or ``val_pair``.
+        """
+        pair = partial(self.train_pair, rng=None) if split == "train" else self.val_pair
+        return picture_dataset(root, split, image_size, seed, pair)
+
+    @abstractmethod
+    def train_pair(self, picture: np.ndarray, rng: torch.Generator | None) -> Item:
+        """The pair of a square BGR picture; any randomness (a mask, noise) is drawn from ``rng``,
+        which is ``None`` in training: torch's global generator, seeded by the trainer."""
+
+    def val_pair(self, picture: np.ndarray) -> Item:
+        """The validation pair: ``train_pair`` with randomness seeded from the picture's pixels, so the
+        same picture always gives the same pair."""
+        return self.train_pair(picture, seeded_generator(picture))
 
     @abstractmethod
     def cond_to_bgr(self, y_cond: torch.Tensor) -> np.ndarray:

@@ -6,7 +6,6 @@ import os
 import random
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from palette_kit.checkpoint import sha256_file
+from palette_kit.checkpoint import checkpoint_folder, sha256_file
 from palette_kit.errors import CheckpointError
-from palette_kit.imageio import umask_mode
 
 MANIFEST = "manifest.json"
 FORMAT = "palette-kit-training/1"
@@ -31,7 +29,7 @@ _TENSOR, _TUPLE, _ARRAY, _ITEMS = "__tensor__", "__tuple__", "__ndarray__", "__i
 
 @dataclass
 class TrainingState:
-    model: dict[str, torch.Tensor]  # raw weights (float32), the Denoiser's state_dict
+    model: dict[str, torch.Tensor]  # raw weights (float32), the EpsModel's state_dict
     ema: dict[str, torch.Tensor]  # EMA weights, same keys
     optimizer: dict[str, Any]  # optimizer.state_dict()
     lr_scheduler: dict[str, Any]  # LR scheduler .state_dict()
@@ -96,24 +94,13 @@ def _decode(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return {k: _decode(v, tensors) for k, v in obj.items()}
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_json(path: Path, obj: Any) -> None:
     with open(path, "w") as f:
         json.dump(obj, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def _write_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, path)
-    _fsync(path)
 
 
 def _write_tree(folder: Path, name: str, obj: Any) -> None:
@@ -131,12 +118,8 @@ def save_state(root: Path, state: TrainingState) -> Path:
     On failure (disk full, no permission) the partial folder is removed, existing checkpoints are left
     untouched, and a one-line CheckpointError says why.
     """
-    folder = Path(root) / "checkpoints"
-    final = folder / f"step_{state.progress['step']:08d}"
-    tmp = None
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP}{final.name}-", dir=folder))
+    final = Path(root) / "checkpoints" / f"step_{state.progress['step']:08d}"
+    with checkpoint_folder(final, hidden=f"{TEMP}{final.name}") as tmp:
         _write_tensors(tmp / "model.safetensors", state.model)
         _write_tensors(tmp / "ema.safetensors", state.ema)
         _write_tree(tmp, "optimizer", state.optimizer)
@@ -145,26 +128,6 @@ def save_state(root: Path, state: TrainingState) -> Path:
                                       "progress": state.progress, "config": state.config})
         files = {f.name: sha256_file(f) for f in sorted(tmp.iterdir())}
         _write_json(tmp / MANIFEST, {"format": FORMAT, "step": state.progress["step"], "files": files})
-        os.chmod(tmp, umask_mode(0o777))  # mkdtemp makes 0700
-        _fsync(tmp)
-        if final.exists():  # the same step saved again: swap, the old one gone only once the new is in place
-            old = folder / f"{TEMP}{final.name}.old"
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-        _fsync(folder)
-    except (OSError, SafetensorError) as exc:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise CheckpointError(f"cannot write checkpoint {final}: {reason}") from exc
-    except BaseException:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
 
 

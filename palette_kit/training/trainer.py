@@ -64,7 +64,7 @@ def _batches(loader: Iterable[dict], device: torch.device) -> Iterator[tuple[tor
 
 
 @torch.no_grad()
-def evaluate(model: Palette, loader: DataLoader, device: torch.device, seed: int) -> tuple[float, int]:
+def validation_loss(model: Palette, loader: DataLoader, device: torch.device, seed: int) -> tuple[float, int]:
     """Summed loss over ``loader`` with fixed noise, so epochs compare, and the number of items."""
     model.net.eval()
     loss_fn, generator = model.loss(), torch.Generator(device=device).manual_seed(seed)
@@ -239,7 +239,7 @@ class Trainer:
     def _end_epoch(self, epoch: int, start: float) -> None:
         """Validate with the EMA weights (metrics summed over processes); rank 0 logs and saves best/last."""
         s, p, world = self.settings, self.progress, self.world
-        val_loss, val_count = evaluate(self.ema_model, self.val_loader, world.device, s.seed)
+        val_loss, val_count = validation_loss(self.ema_model, self.val_loader, world.device, s.seed)
         if self.val_few:
             y_cond, y_hat, y_0 = restore_validation(self.ema_model, self.val_few, s.val_samples, s.sample_steps,
                                                     world.device, s.seed + 1000 * world.rank)

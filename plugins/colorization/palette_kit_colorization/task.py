@@ -7,11 +7,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
-from palette_kit.data import picture_dataset
 from palette_kit.imageio import resize, to_unit
-from palette_kit.tasks.base import Prepared, Split, Task
+from palette_kit.tasks.base import Item, Prepared, Task
 
 from palette_kit_colorization.lab import bgr_to_lab, lab_to_bgr, lab_to_bgr_keeping_lightness, lightness
 
@@ -45,12 +43,8 @@ class Colorization(Task):
     target_channels = 2
     default_checkpoint = Path(__file__).parent / "default_model"
 
-    def dataset(self, root: Path, split: Split, image_size: int, seed: int) -> Dataset:
-        return picture_dataset(root, split, image_size, seed, self.pair)
-
-    @staticmethod
-    def pair(picture: np.ndarray) -> dict[str, torch.Tensor]:
-        """A square BGR picture as (L, ab) in [-1, 1]."""
+    def train_pair(self, picture: np.ndarray, rng: torch.Generator | None) -> Item:
+        """A square BGR picture as (L, ab) in [-1, 1]; nothing is random, so validation pairs are the same."""
         lab = torch.from_numpy(bgr_to_lab(picture)).permute(2, 0, 1)
         return {"y_cond": lab[:1].contiguous(), "y_0": lab[1:].contiguous()}
 
@@ -70,19 +64,24 @@ class Colorization(Task):
         return lab_to_bgr(_channels_last(torch.cat([y_cond, y_0], dim=-3)))
 
     def prepare(self, image: np.ndarray, image_size: int) -> Prepared:
-        """The picture's L channel, the whole frame resized (not cropped) to ``image_size`` squared."""
-        small = resize(lightness(image), image_size, image_size)
-        return Prepared(y_cond=torch.from_numpy(to_unit(small))[None], image=image)
+        """The picture's L channel, the whole frame resized (not cropped) to ``image_size`` squared.
+
+        The full-resolution L is computed once here and kept in ``context["lightness"]`` for ``finish``
+        and ``baseline``.
+        """
+        full = lightness(image)
+        small = resize(full, image_size, image_size)
+        return Prepared(y_cond=torch.from_numpy(to_unit(small))[None], image=image, context={"lightness": full})
 
     def finish(self, prepared: Prepared, y_0: torch.Tensor) -> np.ndarray:
         """The generated ab resized to the original frame, under the original's full-resolution L."""
         height, width = prepared.image.shape[:2]
         ab = resize(_channels_last(y_0), width, height)
-        return lab_to_bgr_keeping_lightness(lightness(prepared.image), ab)
+        return lab_to_bgr_keeping_lightness(prepared.context["lightness"], ab)
 
     def baseline(self, prepared: Prepared) -> np.ndarray:
         """The gray picture (neutral ab) with the original's L: what a user has without the model."""
-        return np.repeat(_gray_for_lightness()[lightness(prepared.image)][..., None], 3, axis=-1)
+        return np.repeat(_gray_for_lightness()[prepared.context["lightness"]][..., None], 3, axis=-1)
 
     def metrics(self, output: np.ndarray, truth: np.ndarray) -> dict[str, float]:
         """``ab_mae``: mean |ab - true ab| in the model's [-1, 1] units (8-bit OpenCV Lab), as validation has it."""

@@ -7,7 +7,7 @@
 
 ``fetch`` downloads the Debian packages of ``photo-corpus.tsv`` and of ``corpus.sources.SOURCES``
 (``apt-get download``, then ``dpkg -x``; no root install) and builds the corpus in ``--work``: ``train/``,
-``val/``, ``photo-attribution.tsv`` (file, package, path in package, licence, author, split, stratum, and the
+``val/`` (a pre-split folder that ``Task.dataset`` reads as it is), ``photo-attribution.tsv`` (file, package, path in package, licence, author, split, stratum, and the
 photo a cut-out was composited on) and ``dropped.tsv`` (what was left out, and why). Its steps live in the
 ``corpus`` package beside this script, one job per module:
 
@@ -45,13 +45,11 @@ from pathlib import Path
 
 import torch
 
-from palette_kit.data import PictureDataset
-from palette_kit.diffusion.presets import schedule_preset
+from palette_kit.diffusion.presets import Sampling
 from palette_kit.evaluate import evaluate, summarise
-from palette_kit.metrics.sets import BASELINE, SetMetrics
 from palette_kit.imageio import list_images
+from palette_kit.metrics.sets import BASELINE, SetMetrics
 from palette_kit.model import Palette
-from palette_kit.nn.unet import preset
 from palette_kit.training.state import check_compatible, load_state, resolve_resume
 from palette_kit.training.tracking import Run
 from palette_kit.training.trainer import TrainSettings, train
@@ -64,11 +62,11 @@ CORPUS = HERE.parents[3] / "shared" / "data" / "photo-corpus.tsv"  # ../shared b
 EXPORT = HERE.parent / "palette_kit_colorization" / "default_model"
 #: Licences and authors of the photos of ``photo-corpus.tsv``, read from their copyright files by hand.
 ATTRIBUTION_V1 = HERE / "corpus" / "photo-corpus-attribution.tsv"
-SAMPLING = {"scheduler": "ddim", "steps": 20}  # of validation during training
+SAMPLING = Sampling("ddim", 20)  # of validation during training
 VAL_SAMPLES = 24  # validation photos restored each epoch (all of them go into ``table``)
 #: The shipped default: in the model card's table, the fastest setting whose colourfulness is near
 #: 60% of the ground truth's (DDPM gets there only at 250 steps, too slow for a CPU).
-SHIPPED_SAMPLING = {"scheduler": "dpmsolver", "steps": 50}
+SHIPPED_SAMPLING = Sampling("dpmsolver", 50)
 EMA_DECAY = 0.998
 #: Sampler and step counts of the model card's quality table.
 GRID = [("linear", 1000), ("linear", 250), ("linear", 50), ("linear", 20), ("ddim", 10), ("ddim", 20), ("ddim", 50),
@@ -89,14 +87,14 @@ def train_model(work: Path, run_dir: Path, epochs: int, samples_per_epoch: int, 
                 encoder: str | None, resume: bool) -> None:
     """Train (or, with ``resume``, continue) the recipe's model; ``encoder``: the frozen encoder, if any."""
     task = Colorization()
-    unet = preset("small", task.cond_channels + task.target_channels, task.target_channels)
     torch.manual_seed(0)
-    model = Palette.create(task, unet, schedule_preset("palette"), SAMPLING, prediction="v", encoder=encoder)
-    train_data = PictureDataset(list_images(work / "train"), model.condition_size, True, task.pair)
-    val_data = PictureDataset(list_images(work / "val"), model.condition_size, False, task.pair)
+    model = Palette.create(task, "small", sampler=SAMPLING.sampler, steps=SAMPLING.steps, prediction="v",
+                           encoder=encoder)
+    train_data = task.dataset(work, "train", model.condition_size, seed=0)
+    val_data = task.dataset(work, "val", model.condition_size, seed=0)
     # A run of about 2000 optimizer steps: an EMA over the last ~500 of them, not Palette's 0.9999.
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, val_samples=VAL_SAMPLES,
-                             sample_steps=SAMPLING["steps"], samples_per_epoch=samples_per_epoch,
+                             sample_steps=SAMPLING.steps, samples_per_epoch=samples_per_epoch,
                              ema_decay=EMA_DECAY, grad_clip=1.0, warmup_steps=100, checkpoint_every=50)
     state = None
     if resume:
@@ -112,7 +110,7 @@ def train_model(work: Path, run_dir: Path, epochs: int, samples_per_epoch: int, 
 
 def export(run_dir: Path, work: Path) -> None:
     model = Palette.load(run_dir / "best")
-    model.sampling = dict(SHIPPED_SAMPLING)
+    model.sampling = SHIPPED_SAMPLING
     model.save(EXPORT, dtype=torch.float16, recipe="plugins/colorization/scripts/train_default_model.py")
     shutil.copy(work / "photo-attribution.tsv", EXPORT / "photo-attribution.tsv")
     print(f"exported {run_dir / 'best'} to {EXPORT}")

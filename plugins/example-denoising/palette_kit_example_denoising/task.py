@@ -1,17 +1,12 @@
 """The example denoising task: the model sees a photo with Gaussian noise and generates the clean photo."""
 from __future__ import annotations
 
-import zlib
-from pathlib import Path
-
 import click
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
-from palette_kit.data import picture_dataset
 from palette_kit.imageio import resize, to_pictures, to_tensor
-from palette_kit.tasks.base import Option, Prepared, Split, Task
+from palette_kit.tasks.base import Item, Option, Prepared, Task
 
 
 class Denoising(Task):
@@ -26,22 +21,10 @@ class Denoising(Task):
                "Standard deviation of the added noise, in the [-1, 1] pixel scale."),
     )
 
-    def dataset(self, root: Path, split: Split, image_size: int, seed: int) -> Dataset:
-        pair = self.train_pair if split == "train" else self.val_pair
-        return picture_dataset(root, split, image_size, seed, pair)
-
-    def train_pair(self, picture: np.ndarray) -> dict[str, torch.Tensor]:
-        """New noise for every item, from torch's global generator (which the trainer seeds)."""
-        return self.pair(picture, generator=None)
-
-    def val_pair(self, picture: np.ndarray) -> dict[str, torch.Tensor]:
-        """The same noise whenever the same picture comes: a generator seeded from its pixels."""
-        return self.pair(picture, torch.Generator().manual_seed(zlib.crc32(picture.tobytes())))
-
-    def pair(self, picture: np.ndarray, generator: torch.Generator | None) -> dict[str, torch.Tensor]:
-        """A square BGR picture as (itself plus noise, itself) in [-1, 1]."""
+    def train_pair(self, picture: np.ndarray, rng: torch.Generator | None) -> Item:
+        """A square BGR picture as (itself plus noise drawn from ``rng``, itself) in [-1, 1]."""
         clean = to_tensor(picture)
-        noise = torch.randn(clean.shape, generator=generator) * self.settings["sigma"]
+        noise = torch.randn(clean.shape, generator=rng) * self.settings["sigma"]
         return {"y_cond": (clean + noise).clamp(-1, 1), "y_0": clean}
 
     def cond_to_bgr(self, y_cond: torch.Tensor) -> np.ndarray:

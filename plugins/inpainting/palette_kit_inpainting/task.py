@@ -5,19 +5,17 @@ fourth channel (1 = fill, stored as ``mask * 2 - 1``); the target is the whole p
 """
 from __future__ import annotations
 
-import zlib
 from pathlib import Path
 
 import click
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
-from palette_kit.data import picture_dataset
-from palette_kit.diffusion.constraints import keep_known
+from palette_kit.data import seeded_generator
+from palette_kit.diffusion.constraints import keep_known, mask_channel, paint_unknown, unknown_of
 from palette_kit.diffusion.sampler import SamplingHook
 from palette_kit.imageio import resize, to_pictures, to_tensor
-from palette_kit.tasks.base import Option, Prepared, Split, Task
+from palette_kit.tasks.base import Item, Option, Prepared, Task
 
 from palette_kit_inpainting.masks import centre_box, random_mask, read_mask, shrink_mask
 
@@ -37,17 +35,7 @@ def condition(picture: np.ndarray, mask: np.ndarray, fill: str, generator: torch
         filler = torch.randn(picture_t.shape, generator=generator).clamp(-1, 1)
     else:
         filler = torch.zeros_like(picture_t)
-    return torch.cat([picture_t * (1 - hole) + filler * hole, hole * 2 - 1])
-
-
-def unknown(y_cond: torch.Tensor) -> torch.Tensor:
-    """The mask channel of conditions (..., 4, S, S) as 0/1 floats (..., 1, S, S), 1 = fill."""
-    return (y_cond[..., 3:, :, :] > 0).to(y_cond.dtype)
-
-
-def _seeded(picture: np.ndarray) -> torch.Generator:
-    """A generator seeded from a picture's bytes: the same draws for the same picture."""
-    return torch.Generator().manual_seed(zlib.crc32(np.ascontiguousarray(picture).tobytes()))
+    return torch.cat([picture_t * (1 - hole) + filler * hole, mask_channel(hole)])
 
 
 class Inpainting(Task):
@@ -63,23 +51,14 @@ class Inpainting(Task):
                             "Mask picture of the image's size, white where to fill "
                             "(default: a box over the middle half of each side)."),)
 
-    def dataset(self, root: Path, split: Split, image_size: int, seed: int) -> Dataset:
-        return picture_dataset(root, split, image_size, seed, self.pair if split == "train" else self.validation_pair)
-
-    def pair(self, picture: np.ndarray, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """A square picture with a random hole, drawn from ``generator`` (default: torch's global RNG)."""
-        mask = random_mask(picture.shape[0], generator)
-        return {"y_cond": condition(picture, mask, self.settings["fill"], generator), "y_0": to_tensor(picture)}
-
-    def validation_pair(self, picture: np.ndarray) -> dict[str, torch.Tensor]:
-        """``pair`` with a hole (and noise) that depend only on the picture, the same on every call."""
-        return self.pair(picture, _seeded(picture))
+    def train_pair(self, picture: np.ndarray, rng: torch.Generator | None) -> Item:
+        """A square picture with a random hole (and noise in it) drawn from ``rng``."""
+        mask = random_mask(picture.shape[0], rng)
+        return {"y_cond": condition(picture, mask, self.settings["fill"], rng), "y_0": to_tensor(picture)}
 
     def cond_to_bgr(self, y_cond: torch.Tensor) -> np.ndarray:
         """The known pixels, with the hole in ``HOLE_BGR``."""
-        pictures = to_pictures(y_cond[:, :3])
-        pictures[unknown(y_cond)[:, 0].cpu().numpy() > 0] = HOLE_BGR
-        return pictures
+        return paint_unknown(to_pictures(y_cond[:, :3]), y_cond, HOLE_BGR)
 
     def encoder_picture(self, y_cond: torch.Tensor) -> torch.Tensor:
         """The photo around the hole (the hole as the condition fills it), as RGB."""
@@ -90,7 +69,7 @@ class Inpainting(Task):
 
     def sampling_hook(self, y_cond: torch.Tensor) -> SamplingHook:
         """Keeps the known pixels through sampling (exactly, after the last step)."""
-        return keep_known(y_cond[:, :3], unknown(y_cond))
+        return keep_known(y_cond[:, :3], unknown_of(y_cond))
 
     def prepare(self, image: np.ndarray, image_size: int, mask: Path | None = None) -> Prepared:
         """The whole picture squashed to ``image_size`` squared, with its mask shrunk by ``shrink_mask``.
@@ -101,7 +80,7 @@ class Inpainting(Task):
         height, width = image.shape[:2]
         full = centre_box(height, width) if mask is None else read_mask(mask, height, width)
         small = resize(image, image_size, image_size)
-        y_cond = condition(small, shrink_mask(full, image_size), self.settings["fill"], _seeded(small))
+        y_cond = condition(small, shrink_mask(full, image_size), self.settings["fill"], seeded_generator(small))
         return Prepared(y_cond=y_cond, image=image, context={"mask": full})
 
     def finish(self, prepared: Prepared, y_0: torch.Tensor) -> np.ndarray:

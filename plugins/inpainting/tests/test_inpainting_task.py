@@ -4,15 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from palette_kit.diffusion.presets import schedule_preset
+from palette_kit.diffusion.constraints import unknown_of
 from palette_kit.errors import InputError
 from palette_kit.imageio import resize, square, to_pictures, to_tensor
 from palette_kit.model import Palette
-from palette_kit.nn.unet import preset
 from palette_kit.testing import synthetic_photo
 from palette_kit_inpainting import Inpainting
 from palette_kit_inpainting.masks import shrink_mask
-from palette_kit_inpainting.task import HOLE_BGR, unknown
+from palette_kit_inpainting.task import HOLE_BGR
 
 SIZE = 32
 
@@ -57,7 +56,7 @@ def test_validation_items_hide_a_hole_the_same_way_every_time(tmp_path, picture,
     expected = to_tensor(square(picture, SIZE))
     torch.testing.assert_close(item["y_0"], expected, rtol=0, atol=0)
     assert set(item["y_cond"][3].unique().tolist()) == {-1.0, 1.0}
-    hole = unknown(item["y_cond"]).bool().expand(3, -1, -1)
+    hole = unknown_of(item["y_cond"]).bool().expand(3, -1, -1)
     assert 0.1 <= hole[0].float().mean() <= 0.6
     assert torch.equal(item["y_cond"][:3][~hole], expected[~hole])  # known pixels as they are
     filled = item["y_cond"][:3][hole]
@@ -72,7 +71,7 @@ def test_cond_to_bgr_paints_the_hole(picture):
     small = resize(picture, SIZE, SIZE)
     y_cond = task.prepare(picture, SIZE).y_cond[None]
     shown = task.cond_to_bgr(y_cond)[0]
-    hole = unknown(y_cond)[0, 0].numpy() > 0
+    hole = unknown_of(y_cond)[0, 0].numpy() > 0
     assert (shown[hole] == HOLE_BGR).all()
     np.testing.assert_array_equal(shown[~hole], small[~hole])
 
@@ -81,7 +80,7 @@ def test_prepare_without_a_mask_fills_the_centre(picture):
     prepared = Inpainting().prepare(picture, SIZE)
     mask = prepared.context["mask"]
     assert mask.shape == (45, 70) and mask[11:34, 17:53].all() and mask.sum() == 23 * 36
-    hole = unknown(prepared.y_cond)[0]  # rows 11..33 of 45 and columns 17..52 of 70, at 32 px
+    hole = unknown_of(prepared.y_cond)[0]  # rows 11..33 of 45 and columns 17..52 of 70, at 32 px
     assert hole[7:25, 7:25].all() and hole.sum() == 18 * 18
     again = Inpainting().prepare(picture, SIZE)
     torch.testing.assert_close(prepared.y_cond, again.y_cond, rtol=0, atol=0)  # same noise for the same picture
@@ -92,7 +91,7 @@ def test_prepare_with_a_mask_file(tmp_path, picture):
     prepared = Inpainting(fill="zeros").prepare(picture, SIZE, mask=tmp_path / "mask.png")
     full = hole_mask(45, 70) >= 128
     np.testing.assert_array_equal(prepared.context["mask"], full)
-    np.testing.assert_array_equal(unknown(prepared.y_cond)[0].numpy(), shrink_mask(full, SIZE))
+    np.testing.assert_array_equal(unknown_of(prepared.y_cond)[0].numpy(), shrink_mask(full, SIZE))
     assert prepared.y_cond.shape == (4, SIZE, SIZE) and prepared.image is picture
 
 
@@ -128,12 +127,11 @@ def test_finish_keeps_known_pixels_and_the_size(tmp_path, picture):
 def test_sampling_keeps_known_pixels_exactly(picture):
     torch.manual_seed(0)
     task = Inpainting()
-    unet = preset("tiny", task.cond_channels + task.target_channels, task.target_channels, image_size=SIZE)
-    model = Palette.create(task, unet, schedule_preset("palette"), {"scheduler": "linear", "steps": 3})
+    model = Palette.create(task, "tiny", steps=3, image_size=SIZE)
     model.net.eval()
     y_cond = torch.stack([task.prepare(picture, SIZE).y_cond, task.prepare(picture[::-1].copy(), SIZE).y_cond])
     y_0 = model.sample(y_cond, generator=torch.Generator().manual_seed(0))
-    known = unknown(y_cond).expand(-1, 3, -1, -1) == 0
+    known = unknown_of(y_cond).expand(-1, 3, -1, -1) == 0
     assert known.any() and (~known).any()
     assert torch.equal(y_0[known], y_cond[:, :3][known])
     first = known[0, 0].numpy()

@@ -14,19 +14,16 @@ resolution is therefore kept as it was.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
-from palette_kit.data import picture_dataset
 from palette_kit.errors import InputError
 from palette_kit.imageio import resize, to_pictures, to_tensor
-from palette_kit.tasks.base import Option, Prepared, Split, Task
+from palette_kit.tasks.base import Item, Option, Prepared, Task
 
 QUALITY = click.IntRange(1, 100)
 
@@ -68,9 +65,9 @@ class JpegRestoration(Task):
         """The JPEG qualities training conditions are drawn from."""
         return range(self.settings["quality_min"], self.settings["quality_max"] + 1)
 
-    def draw_quality(self) -> int:
-        """A training quality, uniform over ``qualities``, drawn from torch's global generator."""
-        return self.qualities[int(torch.randint(len(self.qualities), ()).item())]
+    def draw_quality(self, rng: torch.Generator | None = None) -> int:
+        """A training quality, uniform over ``qualities``, drawn from ``rng`` (default: torch's global one)."""
+        return self.qualities[int(torch.randint(len(self.qualities), (), generator=rng).item())]
 
     @property
     def val_quality(self) -> int:
@@ -78,19 +75,16 @@ class JpegRestoration(Task):
         return (self.settings["quality_min"] + self.settings["quality_max"]) // 2
 
     @staticmethod
-    def pair(picture: np.ndarray, quality: int) -> dict[str, torch.Tensor]:
+    def pair(picture: np.ndarray, quality: int) -> Item:
         """A square BGR picture as (its JPEG copy at ``quality``, itself) in [-1, 1]."""
         return {"y_cond": to_tensor(jpeg_round_trip(picture, quality)), "y_0": to_tensor(picture)}
 
-    def train_pair(self, picture: np.ndarray) -> dict[str, torch.Tensor]:
-        return self.pair(picture, self.draw_quality())
+    def train_pair(self, picture: np.ndarray, rng: torch.Generator | None) -> Item:
+        return self.pair(picture, self.draw_quality(rng))
 
-    def val_pair(self, picture: np.ndarray) -> dict[str, torch.Tensor]:
+    def val_pair(self, picture: np.ndarray) -> Item:
+        """Always at ``val_quality``, so validation scores compare across epochs."""
         return self.pair(picture, self.val_quality)
-
-    def dataset(self, root: Path, split: Split, image_size: int, seed: int) -> Dataset:
-        pair = self.train_pair if split == "train" else self.val_pair
-        return picture_dataset(root, split, image_size, seed, pair)
 
     def cond_to_bgr(self, y_cond: torch.Tensor) -> np.ndarray:
         """The compressed pictures."""

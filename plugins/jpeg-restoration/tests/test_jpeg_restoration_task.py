@@ -46,7 +46,7 @@ def test_training_condition_is_the_jpeg_at_the_drawn_quality():
         torch.manual_seed(seed)
         quality = task.draw_quality()
         torch.manual_seed(seed)
-        item = task.train_pair(picture)
+        item = task.train_pair(picture, None)
         assert torch.equal(item["y_cond"], to_tensor(cv2_jpeg(picture, quality)))
         assert torch.equal(item["y_0"], to_tensor(picture))
         assert not torch.equal(item["y_cond"], item["y_0"])

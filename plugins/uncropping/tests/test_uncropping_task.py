@@ -4,12 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from palette_kit.diffusion.presets import schedule_preset
 from palette_kit.diffusion.sampler import restore
 from palette_kit.errors import InputError
 from palette_kit.imageio import resize, to_tensor
 from palette_kit.model import Palette
-from palette_kit.nn.unet import preset
 from palette_kit.testing import synthetic_photo
 from palette_kit_uncropping import Uncropping
 from palette_kit_uncropping.margin import Border, Length, parse_margin
@@ -135,7 +133,7 @@ def test_dataset_items_hide_a_border_and_validation_repeats_it(task, tmp_path):
 
 def test_cond_to_bgr_shows_the_known_canvas_and_a_flat_unknown(task):
     picture = photo(1, SIZE, SIZE)
-    y_cond = Uncropping.pair(picture, torch.Generator().manual_seed(0))["y_cond"]
+    y_cond = task.train_pair(picture, torch.Generator().manual_seed(0))["y_cond"]
     shown = task.cond_to_bgr(y_cond[None])[0]
     known = y_cond[3].numpy() < 0
     assert (shown[~known] == UNKNOWN_BGR).all() and (~known).any()
@@ -174,8 +172,7 @@ def test_finish_adds_the_margins_and_keeps_the_original_bytes(task, height, widt
 
 def test_sampling_hook_keeps_the_known_pixels(task):
     torch.manual_seed(0)
-    unet = preset("tiny", task.cond_channels + task.target_channels, task.target_channels, image_size=SIZE)
-    model = Palette.create(task, unet, schedule_preset("palette"), {"scheduler": "linear", "steps": 3})
+    model = Palette.create(task, "tiny", steps=3, image_size=SIZE)
     model.net.eval()
     y_cond = task.prepare(photo(4, 40, 40), SIZE, margin="0.25,0,0.25,0").y_cond[None]
     known = y_cond[:, 3:] < 0

@@ -1,25 +1,18 @@
-"""Pictures for the core and every task: read, write, collect, list, resize, crop, tile, and map to [-1, 1].
-
-Pictures are OpenCV-style BGR ``uint8`` arrays (H, W, 3); model tensors hold values in [-1, 1].
+"""Decoding real-world picture files into BGR ``uint8`` arrays (H, W, 3), every problem one line.
 
 Reading opens the header with Pillow first, so a picture larger than ``MAX_PIXELS`` is refused before any
 pixel is decoded; complete 8-bit RGB or gray JPEG, PNG and WebP files are then decoded by OpenCV (faster, less
 memory), everything else by Pillow. EXIF orientation is applied; 16-bit pictures are scaled to 8 bits (not
 clipped); transparency is composited on white; CMYK, palette, gray and 1-bit pictures become BGR. Every problem
-is an ``InputError`` with one line that names the file and the reason. Writing is atomic and keeps provenance
-metadata: PNG text chunks, or JSON in the EXIF UserComment of a JPEG or WebP file.
+is an ``InputError`` with one line that names the file and the reason.
 """
 from __future__ import annotations
 
 import contextlib
 import errno
-import glob
-import io
-import json
 import os
 import stat
 import struct
-import tempfile
 import threading
 import warnings
 import zlib
@@ -28,38 +21,19 @@ from typing import BinaryIO
 
 import cv2
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from palette_kit.errors import InputError
-
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
+from palette_kit.errors import InputError, reason
 
 MAX_PIXELS = 150_000_000
 """Pictures with more pixels are refused before decoding (a 24 MP photo is fine; a 20000x20000 bomb is not)."""
 
-# What Pillow's decoders raise on damaged or odd data (beyond OSError, whose subclasses include truncation).
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, TypeError, IndexError, KeyError, struct.error,
-                  zlib.error)
-_EXIF_IFD, _USER_COMMENT, _ORIENTATION = 0x8769, 0x9286, 0x0112
-_ASCII_PREFIX = b"ASCII\0\0\0"  # the EXIF UserComment character-code prefix
-_PILLOW_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
-_GLOB_CHARS = frozenset("*?[")
+#: What Pillow's decoders raise on damaged or odd data (beyond OSError, whose subclasses include truncation).
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, TypeError, IndexError, KeyError, struct.error,
+                 zlib.error)
+_ORIENTATION = 0x0112  # the EXIF tag
 _BOMB_LOCK = threading.Lock()
 
-
-def list_images(root: Path) -> list[Path]:
-    """All pictures under ``root`` (recursive), sorted; a clear error if there are none."""
-    root = Path(root)
-    if not root.is_dir():
-        raise InputError(f"data folder not found: {root}")
-    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not paths:
-        raise InputError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found in {root}")
-    return paths
-
-
-# ---------------------------------------------------------------------------------------------------- reading
 
 def read_image(path: Path) -> np.ndarray:
     """Read a picture as BGR uint8 (H, W, 3).
@@ -72,12 +46,12 @@ def read_image(path: Path) -> np.ndarray:
     ``not a readable image (reason)``.
     """
     path = Path(path)
-    with _open_file(path) as file, _quiet():
+    with open_file(path) as file, quiet():
         return _decode(file, path)
 
 
 @contextlib.contextmanager
-def _quiet():
+def quiet():
     """Decoding without warnings (Pillow's corrupt-EXIF or bomb warnings): problems are raised as one line, and
     MAX_PIXELS is checked instead of Pillow's warning threshold."""
     with warnings.catch_warnings():
@@ -85,7 +59,7 @@ def _quiet():
         yield
 
 
-def _open_file(path: Path) -> BinaryIO:
+def open_file(path: Path) -> BinaryIO:
     """``path`` opened for reading, or the one-line reason it cannot be."""
     try:
         info = os.stat(path)
@@ -106,7 +80,7 @@ def _open_file(path: Path) -> BinaryIO:
 
 
 def _decode(file: BinaryIO, path: Path) -> np.ndarray:
-    picture = _open_picture(file, path)
+    picture = open_header(file, path)
     with contextlib.closing(picture):  # close(), not just __exit__, frees Pillow's pixels
         if _is_16bit_colour(picture):  # Pillow would keep only the high byte of 16-bit RGB(A) and LA
             return _decode_16bit_colour(file, picture, path)
@@ -115,11 +89,11 @@ def _decode(file: BinaryIO, path: Path) -> np.ndarray:
             return fast
         try:
             picture.load()
-        except _DECODE_ERRORS as exc:
+        except DECODE_ERRORS as exc:
             raise _decode_error(exc, path, file) from None
         try:
             ImageOps.exif_transpose(picture, in_place=True)
-        except _DECODE_ERRORS:
+        except DECODE_ERRORS:
             pass  # damaged EXIF data: the pixels are fine, keep them as stored
         array, alpha = _pixels(picture, path)
     # Pillow's copy of the pixels is freed here, before compositing and the BGR copy
@@ -161,18 +135,18 @@ def _orientation(picture: Image.Image) -> int:
         return 1  # Pillow's PNG getexif() would decode the whole picture to look for eXIf after the pixels
     try:
         orientation = int(picture.getexif().get(_ORIENTATION, 1))
-    except _DECODE_ERRORS:
+    except DECODE_ERRORS:
         return 1
     return orientation if 1 <= orientation <= 8 else 1
 
 
-def _open_picture(file: BinaryIO, path: Path) -> Image.Image:
+def open_header(file: BinaryIO, path: Path) -> Image.Image:
     """The picture's header, checked for size before anything is decoded."""
     try:
         picture = Image.open(file)
     except Image.DecompressionBombError:
         raise InputError(_too_large(path, *_unchecked_size(file))) from None
-    except _DECODE_ERRORS as exc:  # UnidentifiedImageError is an OSError
+    except DECODE_ERRORS as exc:  # UnidentifiedImageError is an OSError
         raise _decode_error(exc, path, file) from None
     width, height = picture.size
     if width <= 0 or height <= 0:
@@ -238,7 +212,7 @@ def _decode_error(exc: BaseException, path: Path, file: BinaryIO) -> InputError:
         return InputError(f"truncated image: {path}")
     if isinstance(exc, UnidentifiedImageError):
         return InputError(f"not a readable image: {path} (not a picture, or a format that cannot be read)")
-    return InputError(f"not a readable image: {path} ({_reason(exc)})")
+    return InputError(f"not a readable image: {path} ({reason(exc)})")
 
 
 def _cut_short(head: bytes, size: int) -> bool:
@@ -251,11 +225,6 @@ def _cut_short(head: bytes, size: int) -> bool:
     except struct.error:
         pass
     return False
-
-
-def _reason(exc: BaseException) -> str:
-    text = (getattr(exc, "strerror", None) or str(exc) or type(exc).__name__).splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def _pixels(picture: Image.Image, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
@@ -370,14 +339,14 @@ def _decode_16bit_colour(file: BinaryIO, picture: Image.Image, path: Path) -> np
     if picture.format == "PNG" and not data.endswith(b"IEND\xaeB`\x82"):
         try:
             picture.load()  # likely truncated: Pillow says so quietly, where libpng would print to stderr
-        except _DECODE_ERRORS as exc:
+        except DECODE_ERRORS as exc:
             raise _decode_error(exc, path, file) from None
     values = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     del data
     if values is None or values.size == 0:
         try:
             picture.load()  # for the reason
-        except _DECODE_ERRORS as exc:
+        except DECODE_ERRORS as exc:
             raise _decode_error(exc, path, file) from None
         raise InputError(f"not a readable image: {path} (16-bit colour that OpenCV cannot decode)")
     if values.dtype == np.uint16:
@@ -412,295 +381,3 @@ def _orient(values: np.ndarray, orientation: int) -> np.ndarray:
         return cv2.rotate(values, cv2.ROTATE_90_COUNTERCLOCKWISE)
     return values
 
-
-# ---------------------------------------------------------------------------------------------------- writing
-
-def umask_mode(mode: int) -> int:
-    """``mode`` as the process's umask leaves it: what a plain ``open`` or ``mkdir`` would give."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return mode & ~umask
-
-
-def write_image(path: Path, image: np.ndarray, metadata: dict[str, str] | None = None, quality: int = 95) -> None:
-    """Write a BGR uint8 picture atomically: encoded first, then a temporary file in the same folder renamed
-    into place (permissions as the umask leaves them), so a failure leaves neither a file nor a temporary.
-
-    The format follows the suffix: ``.png`` (``metadata`` as PNG text chunks), ``.jpg``/``.jpeg`` and ``.webp``
-    (``quality`` 1..100; ``metadata`` as JSON in the EXIF UserComment), others through OpenCV without metadata;
-    no suffix writes PNG. A suffix that cannot be written raises ``InputError``.
-    """
-    path = Path(path)
-    encoded = _encode(path, image, {str(k): str(v) for k, v in (metadata or {}).items()}, quality)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(encoded)
-        os.chmod(tmp, umask_mode(0o666))  # mkstemp makes 0600; give the user's usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _encode(path: Path, image: np.ndarray, metadata: dict[str, str], quality: int) -> bytes:
-    suffix = path.suffix.lower() or ".png"
-    image = np.asarray(image)
-    if suffix in _PILLOW_FORMATS:
-        if not 1 <= quality <= 100:
-            raise InputError(f"quality must be 1..100, not {quality}: {path}")
-        picture = _to_pillow(image, path)
-        options: dict = {"quality": quality}
-        if metadata:
-            options["exif"] = _exif_comment(metadata)
-        buffer = io.BytesIO()
-        try:
-            picture.save(buffer, _PILLOW_FORMATS[suffix], **options)
-        except (OSError, ValueError, KeyError) as exc:
-            raise InputError(f"cannot encode an image as {path.suffix!r}: {path} ({_reason(exc)})") from None
-        return buffer.getvalue()
-    try:
-        ok, encoded = cv2.imencode(suffix, image)
-    except cv2.error:
-        ok = False
-    if not ok:
-        raise InputError(f"cannot encode an image as {path.suffix!r}: {path}")
-    data = encoded.tobytes()
-    if suffix == ".png" and metadata:
-        data = _png_with_text(data, metadata, path)
-    return data
-
-
-def _to_pillow(image: np.ndarray, path: Path) -> Image.Image:
-    if image.dtype != np.uint8 or not (image.ndim == 2 or image.ndim == 3 and image.shape[2] in (1, 3, 4)):
-        raise InputError(f"cannot encode a {image.dtype} picture of shape {image.shape} as {path.suffix!r}: {path}")
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[..., 0]
-    if image.ndim == 2:
-        return Image.fromarray(np.ascontiguousarray(image))
-    if image.shape[2] == 4:
-        return Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA))
-    return Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
-
-
-def _exif_comment(metadata: dict[str, str]) -> bytes:
-    """EXIF holding ``metadata`` as JSON in the UserComment tag (ASCII character code)."""
-    exif = Image.Exif()
-    exif.get_ifd(_EXIF_IFD)[_USER_COMMENT] = _ASCII_PREFIX + json.dumps(metadata, ensure_ascii=True).encode("ascii")
-    return exif.tobytes()
-
-
-def _png_with_text(data: bytes, metadata: dict[str, str], path: Path) -> bytes:
-    """An OpenCV-encoded PNG with text chunks inserted right after IHDR (tEXt, or iTXt for non-Latin-1)."""
-    chunks = []
-    for key, value in metadata.items():
-        try:
-            keyword = key.encode("latin-1")
-        except UnicodeEncodeError:
-            keyword = b""
-        if not 1 <= len(keyword) <= 79 or b"\0" in keyword or keyword != keyword.strip():
-            raise InputError(f"metadata key {key!r} cannot be a PNG text keyword: {path}")
-        try:
-            kind, body = b"tEXt", keyword + b"\0" + value.encode("latin-1")
-        except UnicodeEncodeError:
-            kind, body = b"iTXt", keyword + b"\0\0\0\0\0" + value.encode("utf-8")
-        chunks.append(struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body)))
-    end_of_ihdr = 8 + 4 + 4 + 13 + 4  # signature, then IHDR: length, type, 13 bytes of data, CRC
-    assert data[12:16] == b"IHDR"
-    return data[:end_of_ihdr] + b"".join(chunks) + data[end_of_ihdr:]
-
-
-def read_metadata(path: Path) -> dict[str, str]:
-    """What ``write_image`` stored: the PNG text chunks, or the JSON in a JPEG/WebP EXIF UserComment ({} if none)."""
-    path = Path(path)
-    with _open_file(path) as file, _quiet(), contextlib.closing(_open_picture(file, path)) as picture:
-        if picture.format == "PNG":
-            try:
-                return {str(k): str(v) for k, v in picture.text.items()}  # loads, for chunks after the pixels
-            except _DECODE_ERRORS:
-                return {str(k): v for k, v in picture.info.items() if isinstance(v, str)}
-        try:
-            comment = picture.getexif().get_ifd(_EXIF_IFD).get(_USER_COMMENT)
-        except _DECODE_ERRORS:
-            return {}
-    return _comment_metadata(comment)
-
-
-def _comment_metadata(comment: object) -> dict[str, str]:
-    if comment is None:
-        return {}
-    if isinstance(comment, bytes):
-        code, body = comment[:8], comment[8:]
-        if code == b"UNICODE\0":
-            text = body.decode("utf-16-be" if not body.startswith(b"\xff\xfe") else "utf-16", "replace")
-        else:
-            text = (body if code in (_ASCII_PREFIX, b"\0" * 8) else comment).decode("utf-8", "replace")
-    else:
-        text = str(comment).removeprefix("ASCII")
-    try:
-        value = json.loads(text.strip("\0 "))
-    except ValueError:
-        return {}
-    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in value.items()} \
-        if isinstance(value, dict) else {}
-
-
-# ---------------------------------------------------------------------------------------------------- inputs
-
-def collect_inputs(specs: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Expand command-line inputs into picture files, in order, without duplicates (same real file).
-
-    A file is kept whatever its suffix (reading tells if it is not a picture); a folder is searched recursively
-    for ``IMAGE_SUFFIXES`` files, in sorted order, following folder symlinks but never looping; a spec that does
-    not exist but contains ``*``, ``?`` or ``[`` is a glob pattern (``**`` recursive): matching pictures are kept
-    and matching folders searched. Returns ``(paths, problems)``; problems are ``(spec or path, reason)`` for a
-    spec that matches nothing (``no such file or folder``, ``no pictures in folder``, ``pattern matches no
-    pictures``), a ``symlink loop``, a folder or spec that is ``permission denied``, or a ``broken symbolic link``.
-    """
-    paths: list[Path] = []
-    problems: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    walked: dict[str, int] = {}  # real folder -> pictures found under it
-
-    def add(path: Path) -> None:
-        key = os.path.realpath(path)
-        if key not in seen:
-            seen.add(key)
-            paths.append(path)
-
-    for spec in map(str, specs):
-        kind, reason = _kind(Path(spec)) if spec else ("missing", "")
-        before = len(problems)
-        if kind == "file":
-            add(Path(spec))
-        elif kind == "folder":
-            if not _walk(Path(spec), add, problems, walked, ()) and len(problems) == before:
-                problems.append((spec, "no pictures in folder"))
-        elif kind == "missing" and _GLOB_CHARS & set(spec):
-            found = 0
-            for match in sorted(glob.glob(spec, recursive=True)):
-                match_kind, match_reason = _kind(Path(match))
-                if match_kind == "folder":
-                    found += _walk(Path(match), add, problems, walked, ())
-                elif match_kind == "file" and Path(match).suffix.lower() in IMAGE_SUFFIXES:
-                    add(Path(match))
-                    found += 1
-                elif match_kind == "problem":
-                    problems.append((match, match_reason))
-            if not found and len(problems) == before:
-                problems.append((spec, "pattern matches no pictures"))
-        elif kind == "missing":
-            problems.append((spec, "no such file or folder"))
-        else:
-            problems.append((spec, reason))
-    return paths, problems
-
-
-def _kind(path: Path) -> tuple[str, str]:
-    """("file" | "folder" | "missing" | "problem", reason) for ``path``, following symlinks."""
-    try:
-        info = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return "missing", "no such file or folder"
-    except PermissionError:
-        return "problem", "permission denied"
-    except OSError as exc:
-        return "problem", "symlink loop" if exc.errno == errno.ELOOP else exc.strerror or str(exc)
-    return ("folder" if stat.S_ISDIR(info.st_mode) else "file"), ""
-
-
-def _walk(folder: Path, add, problems: list[tuple[str, str]], walked: dict[str, int],
-          ancestors: tuple[str, ...]) -> int:
-    """Add the pictures under ``folder`` (sorted, depth first); returns how many were found (duplicates too)."""
-    real = os.path.realpath(folder)
-    if real in ancestors:
-        problems.append((str(folder), "symlink loop"))
-        return 0
-    if real in walked:  # reached again (another link, or named again): its pictures are already in
-        return walked[real]
-    walked[real] = 0
-    try:
-        with os.scandir(folder) as it:
-            entries = sorted(it, key=lambda entry: entry.name)
-    except PermissionError:
-        problems.append((str(folder), "permission denied"))
-        return 0
-    except OSError as exc:
-        problems.append((str(folder), _reason(exc)))
-        return 0
-    found = 0
-    for entry in entries:
-        path = folder / entry.name
-        try:
-            if entry.is_dir():
-                found += _walk(path, add, problems, walked, ancestors + (real,))
-            elif entry.is_file():
-                if path.suffix.lower() in IMAGE_SUFFIXES:
-                    add(path)
-                    found += 1
-            elif entry.is_symlink() and path.suffix.lower() in IMAGE_SUFFIXES:
-                problems.append((str(path), "broken symbolic link"))
-        except PermissionError:
-            problems.append((str(path), "permission denied"))
-        except OSError as exc:
-            problems.append((str(path), "symlink loop" if exc.errno == errno.ELOOP else _reason(exc)))
-    walked[real] = found
-    return found
-
-
-# ---------------------------------------------------------------------------------------------------- arrays
-
-def grid(rows: list[np.ndarray], pad: int = 2) -> np.ndarray:
-    """Tile same-sized pictures: ``rows`` is a list of (N, H, W, 3) batches, one column each."""
-    columns = [np.concatenate(list(batch), axis=0) for batch in rows]
-    spacer = np.full((columns[0].shape[0], pad, 3), 255, np.uint8)
-    parts = [c for col in columns for c in (col, spacer)][:-1]
-    return np.concatenate(parts, axis=1)
-
-
-def to_unit(values: np.ndarray) -> np.ndarray:
-    """8-bit values (0..255) as float32 in [-1, 1]."""
-    return values.astype(np.float32) * 2 / 255 - 1
-
-
-def to_uint8(values: np.ndarray) -> np.ndarray:
-    """Values in [-1, 1] back to 8-bit, rounded and clipped to 0..255."""
-    return np.clip(np.round((np.asarray(values, np.float32) + 1) * 255 / 2), 0, 255).astype(np.uint8)
-
-
-def to_tensor(picture: np.ndarray) -> torch.Tensor:
-    """A BGR ``uint8`` picture (H, W, 3) as a float32 tensor (3, H, W) in [-1, 1]."""
-    return torch.from_numpy(to_unit(picture)).permute(2, 0, 1).contiguous()
-
-
-def to_pictures(tensor: torch.Tensor) -> np.ndarray:
-    """Tensors (..., 3, H, W) in [-1, 1] as BGR ``uint8`` pictures (..., H, W, 3)."""
-    return to_uint8(tensor.detach().to("cpu", torch.float32).movedim(-3, -1).numpy())
-
-
-def resize(picture: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Resize with area averaging when shrinking and bicubic interpolation otherwise."""
-    shrinking = picture.shape[0] >= height and picture.shape[1] >= width
-    return cv2.resize(picture, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
-
-
-def square(picture: np.ndarray, size: int) -> np.ndarray:
-    """The largest centred square of ``picture``, resized to ``size`` x ``size`` (no distortion)."""
-    height, width = picture.shape[:2]
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    return resize(picture[top:top + side, left:left + side], size, size)
-
-
-def random_square(picture: np.ndarray, size: int, min_scale: float) -> np.ndarray:
-    """A random square crop whose side is ``min_scale``..1 of the shorter side, resized to ``size``.
-
-    The draws come from torch's random generator (seeded by the trainer, and per DataLoader worker).
-    """
-    height, width = picture.shape[:2]
-    scale = min_scale + (1 - min_scale) * torch.rand(()).item()
-    side = max(1, round(min(height, width) * scale))
-    top = int(torch.randint(0, height - side + 1, ()).item())
-    left = int(torch.randint(0, width - side + 1, ()).item())
-    return resize(picture[top:top + side, left:left + side], size, size)
