@@ -15,6 +15,8 @@ SAMPLERS = ("linear", "ddpm", "ddim", "dpmsolver")
 PREDICTIONS = ("eps", "v")
 #: How the UNet embeds the noise level (``palette_kit.nn.unet``).
 NOISE_INPUTS = ("gamma", "log1p_snr")
+#: Frozen pretrained encoders of the condition (``palette_kit.nn.encoders.ENCODERS``).
+ENCODERS = ("efficientnet-lite0",)
 #: ``--device`` (``palette_kit.runtime``).
 DEVICES = ("auto", "cpu", "cuda")
 #: Inference ``--dtype`` (``palette_kit.runtime.DTYPES``).

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 import click
 
 from palette_kit import __version__
-from palette_kit.choices import DEVICES, DTYPES, MIXED_PRECISION, PREDICTIONS, PRESETS, SAMPLERS, SCHEDULES
+from palette_kit.choices import (DEVICES, DTYPES, ENCODERS, MIXED_PRECISION, PREDICTIONS, PRESETS, SAMPLERS,
+                                 SCHEDULES)
 from palette_kit.errors import CheckpointError, InputError, PaletteError, PluginError, file_problem
 from palette_kit.tasks import load_task, task_names
 
@@ -156,6 +157,8 @@ def tasks() -> None:
 @click.option("--sampler", "--scheduler", "sampler", type=click.Choice(SAMPLERS), default=DEFAULT_SAMPLER,
               show_default=True, help=SAMPLER_HELP + " Restores the validation samples, and is saved in "
               "checkpoints as the inference default.")
+@click.option("--encoder", type=click.Choice(ENCODERS), default=None,
+              help="A frozen pretrained encoder of the condition whose features the UNet is given (default: none).")
 @click.option("--sample-steps", type=click.IntRange(1), default=None,
               help=f"Steps of that sampler (default: {DEFAULT_SAMPLE_STEPS}, or all of the sampling schedule's "
                    "if fewer, e.g. 20 for --schedule seed); also saved as the inference default.")
@@ -200,7 +203,7 @@ def tasks() -> None:
               help="Track with Weights & Biases (offline when no API key is configured).")
 @click.option("--wandb-project", default="palette-kit", show_default=True, help="Weights & Biases project.")
 def train(task_name: str, data: Path, preset_name: str, image_size: int | None, schedule: str, prediction: str,
-          sampler: str, sample_steps: int | None, resume: str | None, device: str, out: Path | None, use_wandb: bool,
+          sampler: str, encoder: str | None, sample_steps: int | None, resume: str | None, device: str, out: Path | None, use_wandb: bool,
           wandb_project: str, task_options: dict | None = None, **settings) -> None:
     """Train a model for a task on a folder of images (`--task NAME --help` lists the task's options).
 
@@ -224,7 +227,7 @@ def train(task_name: str, data: Path, preset_name: str, image_size: int | None, 
     if steps > total:
         raise InputError(f"--sample-steps must be at most {total}")
     torch.manual_seed(settings["seed"])  # the initial weights, the same on every rank and every rerun
-    model = Palette.create(task, preset_name, schedule, sampler, steps, prediction, **overrides)
+    model = Palette.create(task, preset_name, schedule, sampler, steps, prediction, encoder, **overrides)
     ts = TrainSettings(**{**settings, "grad_clip": settings["grad_clip"] or None}, sample_steps=steps)
     state = None
     if resume is not None:
@@ -238,8 +241,8 @@ def train(task_name: str, data: Path, preset_name: str, image_size: int | None, 
             click.echo(f"run {out} is already finished (step {state.progress['step']}, --epochs {ts.epochs}, "
                        f"--max-steps {ts.max_steps}); nothing to do: raise --epochs or --max-steps to go on")
             return
-    train_data = task.dataset(data, "train", model.image_size, settings["seed"])
-    val_data = task.dataset(data, "val", model.image_size, settings["seed"])
+    train_data = task.dataset(data, "train", model.condition_size, settings["seed"])
+    val_data = task.dataset(data, "val", model.condition_size, settings["seed"])
     for warning in dataset_warnings(train_data, val_data):
         click.echo(f"warning: {warning}", err=True)
     out = out or Path("runs") / f"{task.name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
@@ -305,27 +308,38 @@ def _load_model(task_name: str, checkpoint: Path | None, steps: int | None) -> t
               help="Folder for metrics.csv and metrics.json (default: evaluation-TASK-TIME).")
 def evaluate(task_name: str, data: Path, checkpoint: Path | None, steps: int | None, sampler: str | None,
              seed: int, batch_size: int, limit: int | None, device: str, out: Path | None) -> None:
-    """Measure a model on ground-truth pictures: PSNR, SSIM, CIEDE2000, colourfulness and the task's metrics.
+    """Measure a model on ground-truth pictures: PSNR, SSIM, CIEDE2000, colourfulness and the task's metrics,
+    and over the whole set FID, KID and classification accuracy (when their networks are installed).
 
     Each picture is restored from the task's condition (colorization: its gray version) and compared with
     the original; the task's baseline (colorization: the gray picture) is measured the same way.
     """
     from palette_kit.evaluate import evaluate as run_evaluation, format_table, summarise, write_reports
     from palette_kit.imageio import list_images
+    from palette_kit.metrics.sets import SetMetrics, unavailable
     from palette_kit.runtime import Runtime
 
     paths = list_images(data)[:limit]
     model, checkpoint = _load_model(task_name, checkpoint, steps)
-    model.to(Runtime.pick(device))
-    rows, failures = run_evaluation(model, paths, steps, sampler, seed, batch_size)
+    runtime = Runtime.pick(device)
+    model.to(runtime)
+    missing = unavailable()
+    sets = None if missing else SetMetrics.load(runtime.device)
+    rows, failures = run_evaluation(model, paths, steps, sampler, seed, batch_size, sets=sets)
     for path, reason in failures:
         click.echo(f"error: {file_problem(str(path), reason)}", err=True)
     if not rows:
         raise InputError(f"none of the {len(paths)} pictures in {data} could be evaluated")
     summary = summarise(rows)
     out = out or Path(f"evaluation-{task_name}-{dt.datetime.now():%Y%m%d-%H%M%S}")
-    csv_path, json_path = write_reports(rows, summary, out, failures)
+    whole = sets.summary() if sets else None
+    csv_path, json_path = write_reports(rows, summary, out, failures, whole)
     click.echo(f"{task_name}: mean of {len(rows)} pictures ({checkpoint})\n{format_table(summary)}")
+    if whole:
+        click.echo(f"whole set, n = {whole['n']} (FID is biased upward below ~2,000 pictures; KID is not, "
+                   f"kid_se is its standard error)\n{format_table({k: v for k, v in whole.items() if k != 'n'})}")
+    else:
+        click.echo(missing)
     click.echo(f"reports: {csv_path} {json_path}")
     if failures:
         raise click.ClickException(f"{len(rows)} evaluated, {len(failures)} failed")

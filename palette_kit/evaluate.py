@@ -4,7 +4,8 @@ For every picture the task prepares its condition (colorization: the picture's l
 gray version), the model samples, the task composes the full-size result, and the result is measured
 against the picture with :func:`palette_kit.metrics.picture_metrics` plus the task's own ``metrics``.
 Where the task has a ``baseline`` (what a user gets without the model), it is measured the same way
-and reported with the prefix ``baseline_``.
+and reported with the prefix ``baseline_``. Given a :class:`palette_kit.metrics.sets.SetMetrics`, every result,
+truth and baseline is also added to it, for the metrics of the whole set (FID, KID, CA).
 """
 from __future__ import annotations
 
@@ -19,10 +20,9 @@ from tqdm.auto import tqdm
 
 from palette_kit.inference import restore_files
 from palette_kit.metrics import picture_metrics
+from palette_kit.metrics.sets import BASELINE, SetMetrics
 from palette_kit.model import Palette
 from palette_kit.tasks.base import Task
-
-BASELINE = "baseline_"
 
 
 def measure(task: Task, output: np.ndarray, truth: np.ndarray) -> dict[str, float]:
@@ -31,7 +31,8 @@ def measure(task: Task, output: np.ndarray, truth: np.ndarray) -> dict[str, floa
 
 
 def evaluate(model: Palette, paths: list[Path], steps: int | None, sampler: str | None, seed: int,
-             batch_size: int, progress: bool = True) -> tuple[list[dict], list[tuple[Path, str]]]:
+             batch_size: int, progress: bool = True, sets: SetMetrics | None = None
+             ) -> tuple[list[dict], list[tuple[Path, str]]]:
     """Rows of metrics, one per readable picture, and ``(path, reason)`` for each picture that failed.
 
     Every picture is sampled with its own generator seeded with ``seed``, so its row does not depend
@@ -52,6 +53,8 @@ def evaluate(model: Palette, paths: list[Path], steps: int | None, sampler: str 
         baseline = task.baseline(restored.prepared)
         if baseline is not None:
             row.update({BASELINE + k: v for k, v in measure(task, baseline, truth).items()})
+        if sets is not None:
+            sets.add(restored.results[0], truth, baseline)
         rows.append(row)
     bar.close()
     return rows, failures
@@ -78,11 +81,13 @@ def _json_number(value: Any) -> Any:
 
 
 def write_reports(rows: list[dict], summary: dict[str, float], out_dir: Path,
-                  failures: list[tuple[Path, str]] | None = None) -> tuple[Path, Path]:
+                  failures: list[tuple[Path, str]] | None = None,
+                  set_summary: dict[str, float] | None = None) -> tuple[Path, Path]:
     """Write ``metrics.csv`` (a row per picture, then a "mean" row) and ``metrics.json``; return their paths.
 
     The JSON is ``{"images": rows, "mean": summary}`` (plus ``"failed": [{"image", "error"}]`` when some
-    pictures failed); infinite values are written as the string "inf" to keep it strict JSON.
+    pictures failed, and ``"set"``: the metrics of the whole set when given); infinite values are written as
+    the string "inf" to keep it strict JSON.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -97,6 +102,8 @@ def write_reports(rows: list[dict], summary: dict[str, float], out_dir: Path,
         "images": [{k: _json_number(v) for k, v in row.items()} for row in rows],
         "mean": {k: _json_number(v) for k, v in summary.items()},
     }
+    if set_summary:
+        report["set"] = {k: _json_number(v) for k, v in set_summary.items()}
     if failures:
         report["failed"] = [{"image": str(path), "error": reason} for path, reason in failures]
     json_path.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")

@@ -53,7 +53,7 @@ def restore_files(model: Palette, sources: list[Path], seeds: list[int], steps: 
         for source in sources[start:start + per_batch]:
             try:
                 image = read_image(source)
-                batch.append(Restored(source, image, task.prepare(image, model.image_size, **(task_options or {}))))
+                batch.append(Restored(source, image, task.prepare(image, model.condition_size, **(task_options or {}))))
             except FILE_ERRORS as exc:
                 batch.append(Restored(source, error=str(exc)))
         ready = [r for r in batch if r.error is None]

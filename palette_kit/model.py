@@ -1,11 +1,13 @@
 """A trained model as one object: task, eps-model, schedules and sampling defaults, saved as a checkpoint."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import contextlib
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from palette_kit.checkpoint import load_checkpoint, save_checkpoint
 from palette_kit.diffusion.eps_model import EpsModel
@@ -14,6 +16,7 @@ from palette_kit.diffusion.noise import randn
 from palette_kit.diffusion.presets import Sampling, Schedules, make_scheduler, schedule_preset
 from palette_kit.diffusion.sampler import Callback, EpsFn, Generators, Scheduler, restore
 from palette_kit.errors import CheckpointError, InputError
+from palette_kit.nn.encoders import FrozenEncoder, encoder_spec, level_features
 from palette_kit.nn.unet import UNet, UNetConfig, preset as unet_preset
 from palette_kit.runtime import Runtime
 from palette_kit.schema import MAX_PARAMETERS
@@ -22,39 +25,54 @@ from palette_kit.tasks import Task, load_task
 
 @dataclass
 class Palette:
-    """Everything that rebuilds a model: its task, its network, and how it was trained and samples."""
+    """Everything that rebuilds a model: its task, its network, and how it was trained and samples.
+
+    With an ``encoder`` (a frozen pretrained network, not saved with the weights), conditions are given at
+    ``condition_size`` (the encoder's resolution); ``inputs`` computes the encoder's features once and
+    area-averages the condition down to the network's ``image_size``.
+    """
 
     task: Task
     net: EpsModel
     schedules: Schedules
     sampling: Sampling = field(default_factory=Sampling)
+    encoder: FrozenEncoder | None = field(default=None, repr=False)
     runtime: Runtime | None = field(default=None, init=False, repr=False)
     _eps: EpsFn | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def create(cls, task: Task, preset: str = "small", schedule: str | Schedules = "palette",
                sampler: str = "linear", steps: int | None = None, prediction: str = "eps",
-               **unet_overrides: Any) -> Palette:
+               encoder: str | None = None, **unet_overrides: Any) -> Palette:
         """A fresh model for ``task``: the UNet ``preset`` (fields overridden by ``unet_overrides``) with
         the task's channels, the named (or given) schedules, and ``sampler`` with ``steps`` (default:
-        all of the sampling schedule's) as sampling defaults; ``prediction``: see ``EpsModel``."""
+        all of the sampling schedule's) as sampling defaults; ``prediction``: see ``EpsModel``;
+        ``encoder``: a frozen pretrained encoder of the condition (``palette_kit.nn.encoders.ENCODERS``)."""
         schedules = schedule_preset(schedule) if isinstance(schedule, str) else schedule
         total = schedules.sample.num_train_timesteps
         if steps is not None and not 1 <= steps <= total:
             raise InputError(f"sampling steps must be between 1 and {total}, got {steps}")
         unet = unet_preset(preset, task.cond_channels + task.target_channels, task.target_channels,
                            **unet_overrides)
-        return cls.build(task, unet, schedules, Sampling(sampler, steps or total), prediction)
+        return cls.build(task, unet, schedules, Sampling(sampler, steps or total), prediction, encoder)
 
     @classmethod
     def build(cls, task: Task, unet: UNetConfig, schedules: Schedules, sampling: Sampling,
-              prediction: str = "eps") -> Palette:
-        """The one place a network is built: ``unet`` must have ``task``'s channels."""
+              prediction: str = "eps", encoder: str | None = None) -> Palette:
+        """The one place a network is built: ``unet`` must have ``task``'s channels; with an ``encoder``,
+        its ``context_channels`` are those of the encoder's maps assigned to its levels."""
         wanted = (task.cond_channels + task.target_channels, task.target_channels)
         if (unet.in_channels, unet.out_channels) != wanted:
             raise ValueError(f"the UNet has {unet.in_channels} -> {unet.out_channels} channels; task "
                              f"{task.name!r} needs {wanted[0]} -> {wanted[1]} (condition + target -> target)")
-        return cls(task, EpsModel(UNet(unet), prediction), schedules, sampling)
+        frozen = None
+        if encoder is not None:
+            spec = encoder_spec(encoder)
+            if task.encoder_picture(torch.zeros(1, task.cond_channels, 2, 2)) is None:
+                raise InputError(f"task {task.name!r} cannot use an encoder: it defines no encoder_picture")
+            unet = replace(unet, context_channels=tuple(spec.channels[i] for i in spec.assign(unet.level_sizes)))
+            frozen = FrozenEncoder(spec)
+        return cls(task, EpsModel(UNet(unet), prediction), schedules, sampling, frozen)
 
     @property
     def unet_config(self) -> UNetConfig:
@@ -70,23 +88,35 @@ class Palette:
         return self.unet_config.image_size
 
     @property
+    def condition_size(self) -> int:
+        """The size conditions are made at: the encoder's resolution when larger than the network's."""
+        return max(self.image_size, self.encoder.spec.size) if self.encoder else self.image_size
+
+    @property
     def config(self) -> dict[str, Any]:
         """JSON-ready description from which ``from_config`` rebuilds this model."""
+        encoder = self.encoder and {"name": self.encoder.spec.name, "weights_sha256": self.encoder.spec.weights_sha256}
         return {
             "task": {"name": self.task.name, "options": self.task.config},
             "unet": self.unet_config.to_dict(),
             "schedule": self.schedules.to_dict(),
             "sampling": self.sampling.to_dict(),
             "prediction": self.prediction,
+            "encoder": encoder,
         }
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Palette:
+        encoder = config.get("encoder")  # None in checkpoints from before encoders
+        if encoder is not None and encoder_spec(encoder["name"]).weights_sha256 != encoder.get("weights_sha256"):
+            raise CheckpointError(f"the checkpoint was trained with other {encoder['name']} weights than the "
+                                  f"installed ones (SHA-256 {encoder.get('weights_sha256')})")
         try:
             task = load_task(config["task"]["name"])(**config["task"]["options"])
             return cls.build(task, UNetConfig.from_dict(config["unet"]), Schedules.from_dict(config["schedule"]),
                              Sampling.from_dict(config["sampling"]),
-                             config.get("prediction", "eps"))  # checkpoints from before v-prediction: eps
+                             config.get("prediction", "eps"),  # checkpoints from before v-prediction: eps
+                             encoder and encoder["name"])
         except (KeyError, TypeError, ValueError, InputError) as exc:
             raise CheckpointError(f"checkpoint config is incomplete or malformed: {type(exc).__name__}: {exc}") from exc
 
@@ -126,7 +156,24 @@ class Palette:
     def to(self, runtime: Runtime) -> Palette:
         """Sample with ``runtime`` (device, autocast dtype, channels-last, compilation) from now on."""
         self.runtime, self._eps = runtime, runtime.prepare(self.net)
+        if self.encoder is not None:
+            self.encoder.to(runtime.device)
         return self
+
+    def at_model_size(self, images: torch.Tensor | None) -> torch.Tensor | None:
+        """Images (B, C, H, W) area-averaged to the network's ``image_size`` squared (unchanged if there)."""
+        size = (self.image_size, self.image_size)
+        return images if images is None or images.shape[-2:] == size else F.interpolate(images, size, mode="area")
+
+    def inputs(self, y_cond: torch.Tensor, y_0: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor | None, list[torch.Tensor] | None]:
+        """Condition and target at model size, and the encoder's per-level features of the condition (or None)."""
+        context = None
+        if self.encoder is not None:
+            features = self.encoder(self.task.encoder_picture(y_cond))
+            assignment = self.encoder.spec.assign(self.unet_config.level_sizes)
+            context = level_features(features, assignment, self.image_size, self.image_size)
+        return self.at_model_size(y_cond), self.at_model_size(y_0), context
 
     def sample(self, y_cond: torch.Tensor, steps: int | None = None, sampler: str | None = None,
                generator: Generators = None, callback: Callback | None = None,
@@ -134,10 +181,15 @@ class Palette:
         """Restore targets for a batch of conditions with the model's (or the given) sampling settings.
 
         With one generator per sample, each sample depends on its own generator alone, whatever
-        else is in the batch. Runs as set by ``to`` (default: float32 where the weights are).
+        else is in the batch. Runs as set by ``to`` (default: float32 where the weights are). Conditions
+        come at ``condition_size`` (any size works: they are resized to the network's).
         """
+        with self.runtime.autocast() if self.runtime else contextlib.nullcontext():
+            y_cond, _, context = self.inputs(y_cond)
         b, _, h, w = y_cond.shape
         y_T = randn((b, self.task.target_channels, h, w), generator, y_cond.device)
-        return restore(self._eps or self.net, y_cond, y_T, self.scheduler(sampler), steps or self.sampling.steps,
+        net = self._eps or self.net
+        eps_fn = net if context is None else lambda y_t, y_c, gamma: net(y_t, y_c, gamma, context)
+        return restore(eps_fn, y_cond, y_T, self.scheduler(sampler), steps or self.sampling.steps,
                        generator=generator, callback=callback, hook=self.task.sampling_hook(y_cond),
                        progress=progress)

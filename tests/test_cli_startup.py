@@ -36,10 +36,12 @@ def test_every_option_has_help_text():
 
 def test_named_values_are_choices_the_implementations_know():
     from palette_kit.diffusion.presets import SCHEDULES
+    from palette_kit.nn.encoders import ENCODERS
     from palette_kit.nn.unet import PRESETS
     from palette_kit.runtime import DTYPES, MIXED_PRECISION
 
     assert set(choices.PRESETS) == set(PRESETS) and set(choices.SCHEDULES) == set(SCHEDULES)
+    assert set(choices.ENCODERS) == set(ENCODERS)
     assert choices.DTYPES == tuple(DTYPES) and choices.MIXED_PRECISION == tuple(MIXED_PRECISION)
     train = {p.name: p for p in main.commands["train"].params}
     for name in ("task_name", "preset_name", "schedule", "sampler", "prediction"):

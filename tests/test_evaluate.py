@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from palette_kit.evaluate import evaluate, format_table, summarise, write_reports
-from palette_kit.imageio import to_unit
-from palette_kit.metrics import picture_metrics
+from palette_kit.imageio import read_image, to_unit
+from palette_kit.metrics import colourfulness, picture_metrics
+from palette_kit.metrics.sets import unavailable
 from palette_kit.model import Palette
 from palette_kit.tasks import load_task
 from palette_kit.tasks.base import Task
@@ -73,6 +74,22 @@ def test_evaluate_measures_every_picture_and_the_baseline(model, pictures, tmp_p
     assert alone[0] == rows[1]
     other_seed, _ = evaluate(model, pictures[1:2], steps=2, sampler=None, seed=1, batch_size=1, progress=False)
     assert other_seed[0]["ab_mae"] != rows[1]["ab_mae"]
+
+
+def test_evaluate_adds_every_result_truth_and_baseline_to_the_set_metrics(model, pictures):
+    class Recorder:
+        def __init__(self):
+            self.added = []
+
+        def add(self, output, truth, baseline=None):
+            self.added.append((output, truth, baseline))
+
+    sets = Recorder()
+    rows, _ = evaluate(model, pictures[:2], steps=1, sampler=None, seed=0, batch_size=2, progress=False, sets=sets)
+    assert len(sets.added) == 2
+    for (output, truth, baseline), path in zip(sets.added, pictures):
+        np.testing.assert_array_equal(truth, read_image(path))
+        assert output.shape == baseline.shape == truth.shape and colourfulness(baseline) == 0
 
 
 def test_evaluate_without_a_task_baseline(model, pictures, monkeypatch):
@@ -175,6 +192,15 @@ def test_cli_evaluate_end_to_end(model, pictures, tmp_path):
     assert len(report["images"]) == 2 and set(report["mean"]) == set(rows[0]) - {"image"}
     expected, _ = evaluate(model, [pictures[0]], steps=2, sampler=None, seed=0, batch_size=1, progress=False)
     assert report["images"][0]["ab_mae"] == pytest.approx(expected[0]["ab_mae"], abs=1e-6)
+    missing = unavailable()
+    if missing:  # FID, KID and CA: one line saying how to get them
+        assert missing in result.stdout and "set" not in report
+    else:
+        assert "whole set, n = 2 (FID is biased upward below ~2,000 pictures" in result.stdout
+        names = ["fid", "kid", "kid_se", "ca"]
+        assert list(report["set"]) == ["n", *names, *("baseline_" + name for name in names)]
+        assert report["set"]["n"] == 2 and report["set"]["kid_se"] == "nan"  # a jackknife needs 3
+        assert report["set"]["fid"] > 0 and 0 <= report["set"]["ca"] <= 1
 
 
 def test_cli_evaluate_bad_options(tmp_path):

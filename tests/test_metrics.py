@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from palette_kit.metrics import bgr_to_cie_lab, ciede2000, colourfulness, mean_ciede2000, picture_metrics, psnr, ssim
+from palette_kit.metrics.lab import RGB_TO_XYZ
 from palette_kit.testing import synthetic_photo
 
 # G. Sharma, W. Wu, E. N. Dalal, "The CIEDE2000 color-difference formula: implementation notes,
@@ -67,6 +68,37 @@ def test_bgr_to_cie_lab_is_true_cie_lab():
     np.testing.assert_allclose(bgr_to_cie_lab(black)[0, 0], [0, 0, 0], atol=0.01)
     red = np.array([[[0, 0, 255]]], np.uint8)  # sRGB red is L* 53.24, a* 80.09, b* 67.20 (D65)
     np.testing.assert_allclose(bgr_to_cie_lab(red)[0, 0], [53.24, 80.09, 67.20], atol=0.1)
+
+
+@pytest.mark.parametrize("level", [0, 5, 10, 11, 50, 120, 200, 255])
+def test_bgr_to_cie_lab_of_grays_is_the_cie_formula(level):
+    """Gray v: Y is the sRGB decoding of v / 255 (linear below 0.04045), L* = 116 Y^(1/3) - 16, or
+    (29/3)^3 Y below Y = (6/29)^3; a* = b* = 0. Levels 5 and 10 fall in both linear parts, 11 in the second."""
+    c = level / 255
+    y = c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+    expected = 116 * y ** (1 / 3) - 16 if y > (6 / 29) ** 3 else (29 / 3) ** 3 * y
+    lab = bgr_to_cie_lab(np.full((2, 3, 3), level, np.uint8))
+    np.testing.assert_allclose(lab[..., 0], expected, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(lab[..., 1:], 0, rtol=0, atol=1e-9)
+
+
+def test_bgr_to_cie_lab_of_gray_120_is_not_opencvs():
+    assert bgr_to_cie_lab(np.full((1, 1, 3), 120, np.uint8))[0, 0, 0] == pytest.approx(50.431, abs=5e-4)  # cv2: 50.244
+
+
+def test_bgr_to_cie_lab_of_the_primaries():
+    """The sRGB matrix matches IEC 61966-2-1's (to its 4 decimals), and the primaries and secondaries have
+    their published L*a*b* (D65; B. Lindbloom's calculator, to 0.01)."""
+    iec = [[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]
+    np.testing.assert_allclose(RGB_TO_XYZ, iec, rtol=0, atol=1e-4)
+    published = {  # RGB: L*, a*, b*
+        (255, 0, 0): (53.2408, 80.0925, 67.2032), (0, 255, 0): (87.7347, -86.1827, 83.1793),
+        (0, 0, 255): (32.2970, 79.1875, -107.8602), (255, 255, 0): (97.1393, -21.5537, 94.4780),
+        (0, 255, 255): (91.1132, -48.0875, -14.1312), (255, 0, 255): (60.3242, 98.2343, -60.8249),
+    }
+    for rgb, lab in published.items():
+        bgr = np.array([[rgb[::-1]]], np.uint8)
+        np.testing.assert_allclose(bgr_to_cie_lab(bgr)[0, 0], lab, rtol=0, atol=0.01, err_msg=str(rgb))
 
 
 def test_mean_ciede2000_of_pictures():

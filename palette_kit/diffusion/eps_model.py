@@ -50,6 +50,9 @@ class EpsModel(nn.Module):
         self.backbone = backbone
         self.prediction = prediction
 
-    def forward(self, y_t: torch.Tensor, y_cond: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
-        out = self.backbone(torch.cat([y_cond, y_t], dim=1), gamma.to(y_t.dtype).reshape(-1))
+    def forward(self, y_t: torch.Tensor, y_cond: torch.Tensor, gamma: torch.Tensor,
+                context: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """``context``: the backbone's per-level feature maps of the condition, if it takes them."""
+        x, gamma_b = torch.cat([y_cond, y_t], dim=1), gamma.to(y_t.dtype).reshape(-1)
+        out = self.backbone(x, gamma_b) if context is None else self.backbone(x, gamma_b, context)
         return eps_from_output(out, y_t, gamma, self.prediction)

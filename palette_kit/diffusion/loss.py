@@ -19,7 +19,8 @@ class PaletteLoss:
         self.prediction = prediction
 
     def __call__(
-        self, net: EpsModel, y_0: torch.Tensor, y_cond: torch.Tensor, generator: torch.Generator | None = None
+        self, net: EpsModel, y_0: torch.Tensor, y_cond: torch.Tensor, generator: torch.Generator | None = None,
+        context: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
         b, device = y_0.shape[0], y_0.device
         gammas = self.gammas.to(device)
@@ -28,4 +29,4 @@ class PaletteLoss:
         gamma = (gammas[t] + (gammas[t - 1] - gammas[t]) * u).view(b, 1, 1, 1)
         eps = torch.randn(y_0.shape, device=device, generator=generator)
         y_t = gamma.sqrt() * y_0 + (1 - gamma).sqrt() * eps
-        return squared_error(net(y_t, y_cond, gamma), eps, gamma, self.prediction).mean()
+        return squared_error(net(y_t, y_cond, gamma, context), eps, gamma, self.prediction).mean()

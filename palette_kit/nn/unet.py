@@ -25,6 +25,11 @@ cannot tell 1 - gamma = 1e-5 from 1e-3, the noise levels where the last sampling
 last speckles. ``"log1p_snr"`` embeds ``log(1 + gamma / (1 - gamma)) = -log(1 - gamma)`` instead: zero
 at pure noise (so noise levels beyond the training schedule's end embed like its end, as with
 gamma), and spread evenly over the decades of 1 - gamma near the clean end.
+
+Context (``context_channels``): optional feature maps, one per level at that level's resolution (e.g. a
+frozen pretrained encoder's, see ``palette_kit.nn.encoders``), each added into every residual block
+whose output is at that level, through a zero-initialised 1x1 projection after the block's first conv:
+a fresh network ignores them, and the backbone knows nothing of where they come from.
 """
 from __future__ import annotations
 
@@ -58,12 +63,18 @@ class UNetConfig:
     image_size: int = 128
     checkpointing: bool = False
     noise_input: str = "gamma"
+    #: Channels of the context map given for each level (empty: no context).
+    context_channels: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.noise_input not in NOISE_INPUTS:
             raise ValueError(f"noise_input must be one of {', '.join(NOISE_INPUTS)}, got {self.noise_input!r}")
         object.__setattr__(self, "channel_mults", tuple(self.channel_mults))
         object.__setattr__(self, "attention_resolutions", tuple(self.attention_resolutions))
+        object.__setattr__(self, "context_channels", tuple(self.context_channels))
+        if self.context_channels and len(self.context_channels) != len(self.channel_mults):
+            raise ValueError(f"context_channels {self.context_channels} must give one count per level "
+                             f"({len(self.channel_mults)})")
         widths = [self.inner_channels * mult for mult in self.channel_mults]
         if not widths or any(width % NORM_GROUPS or width % self.head_channels for width in widths):
             raise ValueError(f"every level width {widths} must be a multiple of {NORM_GROUPS} (GroupNorm groups) "
@@ -76,6 +87,11 @@ class UNetConfig:
     def size_multiple(self) -> int:
         """Input heights and widths must be multiples of this."""
         return 2 ** (len(self.channel_mults) - 1)
+
+    @property
+    def level_sizes(self) -> list[int]:
+        """Feature-map size of each level for a square ``image_size`` input."""
+        return [self.image_size >> level for level in range(len(self.channel_mults))]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (tuples as lists)."""
@@ -156,9 +172,10 @@ class ResBlock(nn.Module):
     """Residual block conditioned on an embedding by scale and shift, optionally re-sampling by 2."""
 
     def __init__(self, in_channels: int, out_channels: int, emb_channels: int, dropout: float,
-                 mode: str | None = None) -> None:
+                 mode: str | None = None, level: int = 0, context_channels: int = 0) -> None:
         super().__init__()
-        self.mode = mode
+        self.mode, self.level = mode, level  # ``level``: the UNet level of the output
+        self.context = zero(nn.Conv2d(context_channels, out_channels, 1)) if context_channels else None
         self.in_norm = GroupNorm32(in_channels)
         self.in_conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
         self.film = nn.Sequential(nn.SiLU(), nn.Linear(emb_channels, 2 * out_channels))
@@ -167,9 +184,11 @@ class ResBlock(nn.Module):
         self.out_conv = zero(nn.Conv2d(out_channels, out_channels, 3, padding=1))
         self.skip = nn.Identity() if in_channels == out_channels else nn.Conv2d(in_channels, out_channels, 1)
 
-    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, emb: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         h = resample(F.silu(self.in_norm(x)), self.mode)
         h = self.in_conv(h)
+        if self.context is not None and context is not None:
+            h = h + self.context(context.to(h.dtype))
         scale, shift = self.film(emb)[:, :, None, None].chunk(2, dim=1)
         h = self.out_norm(h) * (1 + scale) + shift
         h = self.out_conv(self.dropout(F.silu(h)))
@@ -198,7 +217,8 @@ class AttentionBlock(nn.Module):
 
 
 class UNet(nn.Module):
-    """Predicts eps (B, out_channels, H, W) from ``x`` (B, in_channels, H, W) and noise levels ``gamma`` (B,)."""
+    """Predicts (B, out_channels, H, W) from ``x`` (B, in_channels, H, W), noise levels ``gamma`` (B,)
+    and, if configured, one context map per level."""
 
     def __init__(self, config: UNetConfig) -> None:
         super().__init__()
@@ -207,8 +227,9 @@ class UNet(nn.Module):
         widths = [inner * mult for mult in config.channel_mults]
         last = len(widths) - 1
 
-        def res(c_in: int, c_out: int, mode: str | None = None) -> ResBlock:
-            return ResBlock(c_in, c_out, emb_channels, config.dropout, mode)
+        def res(c_in: int, c_out: int, level: int, mode: str | None = None) -> ResBlock:
+            context = config.context_channels[level] if config.context_channels else 0
+            return ResBlock(c_in, c_out, emb_channels, config.dropout, mode, level, context)
 
         def attends(level: int) -> bool:
             return config.image_size // 2 ** level in config.attention_resolutions
@@ -221,32 +242,34 @@ class UNet(nn.Module):
         self.encoder = nn.ModuleList()
         for level, width in enumerate(widths):
             for _ in range(config.res_blocks):
-                stage = [res(ch, width)] + ([AttentionBlock(width, config.head_channels)] if attends(level) else [])
+                stage = [res(ch, width, level)] + ([AttentionBlock(width, config.head_channels)] if attends(level) else [])
                 self.encoder.append(nn.ModuleList(stage))
                 ch = width
                 skip_channels.append(ch)
             if level != last:
-                self.encoder.append(nn.ModuleList([res(ch, ch, "down")]))
+                self.encoder.append(nn.ModuleList([res(ch, ch, level + 1, "down")]))
                 skip_channels.append(ch)
 
-        self.middle = nn.ModuleList([res(ch, ch), AttentionBlock(ch, config.head_channels), res(ch, ch)])
+        self.middle = nn.ModuleList([res(ch, ch, last), AttentionBlock(ch, config.head_channels),
+                                     res(ch, ch, last)])
 
         # Decoder: every stage first concatenates one skip connection.
         self.decoder = nn.ModuleList()
         for level, width in reversed(list(enumerate(widths))):
             for i in range(config.res_blocks + 1):
-                stage = [res(ch + skip_channels.pop(), width)]
+                stage = [res(ch + skip_channels.pop(), width, level)]
                 ch = width
                 if attends(level):
                     stage.append(AttentionBlock(ch, config.head_channels))
                 if level and i == config.res_blocks:
-                    stage.append(res(ch, ch, "up"))
+                    stage.append(res(ch, ch, level - 1, "up"))
                 self.decoder.append(nn.ModuleList(stage))
 
         self.out_norm = GroupNorm32(ch)
         self.conv_out = zero(nn.Conv2d(ch, config.out_channels, 3, padding=1))
 
-    def forward(self, x: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, gamma: torch.Tensor, context: list[torch.Tensor] | None = None
+                ) -> torch.Tensor:
         multiple = self.config.size_multiple
         if x.shape[-2] % multiple or x.shape[-1] % multiple:
             raise ValueError(f"input size {tuple(x.shape[-2:])} must be a multiple of {multiple} in both dimensions")
@@ -255,17 +278,21 @@ class UNet(nn.Module):
         h = self.conv_in(x)
         skips = [h]
         for stage in self.encoder:
-            h = self._run(stage, h, emb)
+            h = self._run(stage, h, emb, context)
             skips.append(h)
-        h = self._run(self.middle, h, emb)
+        h = self._run(self.middle, h, emb, context)
         for stage in self.decoder:
-            h = self._run(stage, torch.cat([h, skips.pop()], dim=1), emb)
+            h = self._run(stage, torch.cat([h, skips.pop()], dim=1), emb, context)
         return self.conv_out(F.silu(self.out_norm(h)))
 
-    def _run(self, blocks: nn.ModuleList, h: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+    def _run(self, blocks: nn.ModuleList, h: torch.Tensor, emb: torch.Tensor,
+             context: list[torch.Tensor] | None) -> torch.Tensor:
         """Apply blocks in order, each under gradient checkpointing when configured and training."""
         use_checkpoint = self.config.checkpointing and self.training and torch.is_grad_enabled()
         for block in blocks:
-            args = (h, emb) if isinstance(block, ResBlock) else (h,)
+            if isinstance(block, ResBlock):
+                args = (h, emb, context[block.level]) if context and block.context is not None else (h, emb)
+            else:
+                args = (h,)
             h = checkpoint(block, *args, use_reentrant=False) if use_checkpoint else block(*args)
         return h

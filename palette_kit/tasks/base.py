@@ -106,6 +106,14 @@ class Task(ABC):
         """The options that rebuild this task (saved in checkpoints)."""
         return dict(self.settings)
 
+    def encoder_picture(self, y_cond: torch.Tensor) -> torch.Tensor | None:
+        """Conditions (B, C, H, W) as RGB pictures (B, 3, H, W) in [-1, 1] for a pretrained encoder.
+
+        Models built with an encoder (``palette_kit.nn.encoders``) see its features of this picture;
+        ``None`` (the default): the task cannot be used with an encoder.
+        """
+        return None
+
     def sampling_hook(self, y_cond: torch.Tensor) -> SamplingHook | None:
         """An optional function the sampler applies after every step (e.g. to keep known pixels)."""
         return None

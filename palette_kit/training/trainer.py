@@ -75,7 +75,9 @@ def validation_loss(model: Palette, loader: DataLoader, device: torch.device, se
     loss_fn, generator = model.loss(), torch.Generator(device=device).manual_seed(seed)
     total, count = 0.0, 0
     for y_0, y_cond in _batches(loader, device):
-        total, count = total + loss_fn(model.net, y_0, y_cond, generator).item() * len(y_0), count + len(y_0)
+        y_cond, y_0, context = model.inputs(y_cond, y_0)
+        loss = loss_fn(model.net, y_0, y_cond, generator, context)
+        total, count = total + loss.item() * len(y_0), count + len(y_0)
     return total, count
 
 
@@ -88,7 +90,7 @@ def restore_validation(model: Palette, batches: list[dict], count: int, steps: i
     y_cond = torch.cat([p[1] for p in pairs])[:count]
     generators = [torch.Generator().manual_seed(seed + i) for i in range(len(y_0))]
     y_hat = model.sample(y_cond, steps=steps, generator=generators)
-    return y_cond.cpu(), y_hat.cpu(), y_0.cpu()
+    return model.at_model_size(y_cond).cpu(), y_hat.cpu(), model.at_model_size(y_0).cpu()
 
 
 def _warmup(steps: int):
@@ -114,6 +116,8 @@ class Trainer:
         device = world.device
         _seed_everything(settings.seed + world.rank)
         self.net = model.net.to(device)
+        if model.encoder is not None:
+            model.encoder.to(device)
         self.ema = EMA(self.net, settings.ema_decay)
         self.ema_model = dataclasses.replace(model, net=self.ema.net)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=settings.lr)
@@ -186,7 +190,8 @@ class Trainer:
                 sync = contextlib.nullcontext() if boundary or world.size == 1 else trained.no_sync()
                 with sync:
                     with self.autocast():
-                        loss = self.loss_fn(trained, y_0, y_cond)
+                        y_cond, y_0, context = self.model.inputs(y_cond, y_0)
+                        loss = self.loss_fn(trained, y_0, y_cond, context=context)
                     self.scaler.scale(loss / s.grad_accum).backward()
                 self.loss_sum += loss.detach() * len(y_0)
                 self.loss_count += len(y_0)

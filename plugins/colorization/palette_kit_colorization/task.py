@@ -53,6 +53,13 @@ class Colorization(Task):
         neutral = self.to_bgr(y_cond, torch.zeros_like(y_cond).expand(-1, 2, -1, -1))
         return np.repeat(neutral.mean(axis=-1).round().astype(np.uint8)[..., None], 3, axis=-1)
 
+    def encoder_picture(self, y_cond: torch.Tensor) -> torch.Tensor:
+        """The lightness as the gray sRGB picture of the same L (CIE L* -> luminance Y -> sRGB), in [-1, 1]."""
+        l_star = (y_cond + 1) * 50  # 8-bit OpenCV L is L* * 255 / 100
+        y = torch.where(l_star > 8, ((l_star + 16) / 116) ** 3, l_star / 903.3)
+        srgb = torch.where(y > 0.0031308, 1.055 * y.clamp(min=0.0031308) ** (1 / 2.4) - 0.055, 12.92 * y)
+        return (srgb * 2 - 1).expand(-1, 3, -1, -1)
+
     def to_bgr(self, y_cond: torch.Tensor, y_0: torch.Tensor) -> np.ndarray:
         return lab_to_bgr(_channels_last(torch.cat([y_cond, y_0], dim=-3)))
 

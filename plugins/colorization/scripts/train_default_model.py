@@ -2,47 +2,68 @@
 
     python plugins/colorization/scripts/train_default_model.py fetch  --work data/photos
     python plugins/colorization/scripts/train_default_model.py train  --work data/photos --run runs/default
-    python plugins/colorization/scripts/train_default_model.py export --run runs/default
+    python plugins/colorization/scripts/train_default_model.py export --run runs/default --work data/photos
     python plugins/colorization/scripts/train_default_model.py table  --work data/photos
 
-``fetch`` downloads the Debian packages listed in ``photo-corpus.tsv`` (``apt-get download``, then
-``dpkg -x``; no root install), copies the listed photos downscaled to a shorter side of 320 px,
-and keeps ``HELD_OUT`` apart as the validation split (``WORK/train/`` and ``WORK/val/``, a pre-split
-folder that ``Task.dataset`` reads as it is). ``train`` trains the ``small`` preset
-(v-prediction) with random crops (50-100% of the shorter side), flips and Palette's schedules. ``export`` writes the
-best checkpoint with float16 weights into the package, with the attribution manifest beside it.
-``table`` measures the exported model on the validation photos at every sampler and step count of
-``GRID`` (``palette_kit.evaluate``, seed 0) and prints the model card's steps-vs-quality table.
+``fetch`` downloads the Debian packages of ``photo-corpus.tsv`` and of ``corpus.sources.SOURCES``
+(``apt-get download``, then ``dpkg -x``; no root install) and builds the corpus in ``--work``: ``train/``,
+``val/`` (a pre-split folder that ``Task.dataset`` reads as it is), ``photo-attribution.tsv`` (file, package, path in package, licence, author, split, stratum, and the
+photo a cut-out was composited on) and ``dropped.tsv`` (what was left out, and why). Its steps live in the
+``corpus`` package beside this script, one job per module:
+
+- ``corpus/debian.py`` downloads and unpacks the packages;
+- ``corpus/sources.py`` knows where the photos are in each package (one function per source) and yields
+  them with their provenance; ``corpus/rcc.py`` reads gcompris's Qt resource bundles, ``corpus/pzl.py``
+  cuts the picture out of jigzo's puzzles, ``corpus/attribution.py`` reads licences and authors from
+  Debian copyright files and gcompris's READMEs (the 67 photos of ``photo-corpus.tsv`` keep the licences
+  read by hand, ``corpus/photo-corpus-attribution.tsv``);
+- ``corpus/photos.py`` works on one picture: downscaling to a shorter side of 320 px (never up), chroma
+  (black-and-white pictures are dropped), the clip-art test of tuxpaint's stamps (share of equal
+  neighbouring pixels), cropping cut-outs to their opaque box and compositing them onto a crop of a photo
+  of the same split (seeded by the file name);
+- ``corpus/dedupe.py`` drops near-duplicates, also across sources: a 256-bit dHash of a gray thumbnail
+  (and of its mirror image) within a Hamming distance of 16; the first in source order is kept;
+- ``corpus/split.py`` chooses the validation split: in every stratum (a package; gcompris's folders and
+  tuxpaint's stamp folders are strata of their own) of at least 4 photos, the 9% (at least one) with the
+  smallest SHA-256 of ``palette-kit:FILE``; never chosen by hand;
+- ``corpus/build.py`` puts these together and writes the folders only when everything succeeded.
+
+``train`` trains the ``small`` preset (v-prediction) with random crops (50-100% of the shorter side), flips
+and Palette's schedules. ``export`` writes the best checkpoint with float16 weights into the package, with
+``--work``'s attribution manifest beside it. ``table`` measures the exported model on the validation photos at
+every sampler and step count of ``GRID`` (``palette_kit.evaluate``, seed 0) and prints the model card's
+steps-vs-quality table.
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import torch
 
 from palette_kit.diffusion.presets import Sampling
 from palette_kit.evaluate import evaluate, summarise
-from palette_kit.imageio import list_images, read_image, write_image
+from palette_kit.imageio import list_images
+from palette_kit.metrics.sets import BASELINE, SetMetrics
 from palette_kit.model import Palette
+from palette_kit.training.state import check_compatible, load_state, resolve_resume
 from palette_kit.training.tracking import Run
 from palette_kit.training.trainer import TrainSettings, train
 from palette_kit_colorization import Colorization
 
+from corpus import build, debian, sources  # beside this script
+
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE.parents[3] / "shared" / "data" / "photo-corpus.tsv"  # ../shared beside the checkout
 EXPORT = HERE.parent / "palette_kit_colorization" / "default_model"
-#: Photos kept out of training, one per package: the validation split.
-HELD_OUT = {"GreenMeadow.jpg", "seeding_by_Clements_Engelhardt.jpg", "sunset_by_Aitzol_Berasategi.jpg",
-            "Path.jpg", "orange.jpg"}
-SHORT_SIDE = 320
-SAMPLING = Sampling("linear", 50)  # of validation during training
+#: Licences and authors of the photos of ``photo-corpus.tsv``, read from their copyright files by hand.
+ATTRIBUTION_V1 = HERE / "corpus" / "photo-corpus-attribution.tsv"
+SAMPLING = Sampling("ddim", 20)  # of validation during training
+VAL_SAMPLES = 24  # validation photos restored each epoch (all of them go into ``table``)
 #: The shipped default: in the model card's table, the fastest setting whose colourfulness is near
 #: 60% of the ground truth's (DDPM gets there only at 250 steps, too slow for a CPU).
 SHIPPED_SAMPLING = Sampling("dpmsolver", 50)
@@ -52,53 +73,80 @@ GRID = [("linear", 1000), ("linear", 250), ("linear", 50), ("linear", 20), ("ddi
         ("dpmsolver", 10), ("dpmsolver", 20), ("dpmsolver", 50)]
 
 
-def photo_name(path: str) -> str:
-    """A unique file name: plasma wallpapers are all called 2560x1600.jpg, so use their folder."""
-    parts = Path(path).parts
-    return f"{parts[-4]}.jpg" if parts[-2] == "images" else Path(path).name
-
-
 def fetch(corpus: Path, work: Path) -> None:
-    rows = [r for r in csv.reader(corpus.open(), delimiter="\t") if r and not r[0].startswith("#")]
+    packages = sorted({r[0] for r in csv.reader(corpus.open(), delimiter="\t") if r and not r[0].startswith("#")})
     with tempfile.TemporaryDirectory() as tmp:
-        for package in sorted({r[0] for r in rows}):
-            subprocess.run(["apt-get", "download", "-q", package], cwd=tmp, check=True)
-        for deb in Path(tmp).glob("*.deb"):
-            subprocess.run(["dpkg", "-x", str(deb), str(Path(tmp) / "root")], check=True)
-        for package, path in rows:
-            name = photo_name(path)
-            picture = read_image(Path(tmp) / "root" / path.lstrip("/"))
-            scale = SHORT_SIDE / min(picture.shape[:2])
-            if scale < 1:
-                picture = cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-            split = "val" if name in HELD_OUT else "train"
-            write_image(work / split / name, picture)
+        root = debian.unpack(packages + list(sources.SOURCES), Path(tmp))
+        counts = build.build(root, corpus, ATTRIBUTION_V1, work)
+    for package in sorted({p for p, _ in counts}):
+        print(f"{package:28} {counts[package, 'train']:4} train {counts[package, 'val']:3} val")
     print(f"{len(list_images(work / 'train'))} train and {len(list_images(work / 'val'))} val photos in {work}")
 
 
-def train_model(work: Path, run_dir: Path, epochs: int, samples_per_epoch: int, batch_size: int, lr: float) -> None:
+def train_model(work: Path, run_dir: Path, epochs: int, samples_per_epoch: int, batch_size: int, lr: float,
+                encoder: str | None, resume: bool) -> None:
+    """Train (or, with ``resume``, continue) the recipe's model; ``encoder``: the frozen encoder, if any."""
     task = Colorization()
-    model = Palette.create(task, "small", sampler=SAMPLING.sampler, steps=SAMPLING.steps, prediction="v")
-    train_data = task.dataset(work, "train", model.image_size, seed=0)
-    val_data = task.dataset(work, "val", model.image_size, seed=0)
+    torch.manual_seed(0)
+    model = Palette.create(task, "small", sampler=SAMPLING.sampler, steps=SAMPLING.steps, prediction="v",
+                           encoder=encoder)
+    train_data = task.dataset(work, "train", model.condition_size, seed=0)
+    val_data = task.dataset(work, "val", model.condition_size, seed=0)
     # A run of about 2000 optimizer steps: an EMA over the last ~500 of them, not Palette's 0.9999.
-    settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, val_samples=len(val_data),
+    settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, val_samples=VAL_SAMPLES,
                              sample_steps=SAMPLING.steps, samples_per_epoch=samples_per_epoch,
-                             ema_decay=EMA_DECAY, grad_clip=1.0, warmup_steps=100)
+                             ema_decay=EMA_DECAY, grad_clip=1.0, warmup_steps=100, checkpoint_every=50)
+    state = None
+    if resume:
+        state = load_state(resolve_resume("latest", run_dir))
+        check_compatible(state.config, model.config, run_dir)
     run = Run(run_dir, {"recipe": "default colorization model", "settings": vars(settings), "model": model.config},
-              use_wandb=True, project="palette-kit-default-model")
+              use_wandb=True, project="palette-kit-default-model", run_id=state.progress.get("wandb_id") if state else None)
     try:
-        train(model, train_data, val_data, settings, run)
+        train(model, train_data, val_data, settings, run, resume=state)
     finally:
         run.finish()
 
 
-def export(run_dir: Path) -> None:
+def export(run_dir: Path, work: Path) -> None:
     model = Palette.load(run_dir / "best")
     model.sampling = SHIPPED_SAMPLING
     model.save(EXPORT, dtype=torch.float16, recipe="plugins/colorization/scripts/train_default_model.py")
-    shutil.copy(HERE / "photo-attribution.tsv", EXPORT / "photo-attribution.tsv")
+    shutil.copy(work / "photo-attribution.tsv", EXPORT / "photo-attribution.tsv")
     print(f"exported {run_dir / 'best'} to {EXPORT}")
+
+
+def compare(work: Path, models: list[str], sampler: str, steps: int) -> None:
+    """Markdown rows: every ``NAME=CHECKPOINT`` on all validation photos and on the real ones alone (without
+    the composited cut-outs), FID-Inception KID and CA over all of them, then the gray baseline."""
+    paths = list_images(work / "val")
+    attribution = csv.DictReader((work / "photo-attribution.tsv").open(newline=""), delimiter="\t")
+    composites = {row["file"] for row in attribution if row.get("background")}
+    print("| model | photos | ab MAE | CIEDE2000 | colourfulness (% of truth) | KID x 1000 | CA |")
+    print("|---|---|---|---|---|---|---|")
+
+    def line(name: str, subset: str, m: dict[str, float], kid: str = "", ca: str = "") -> None:
+        share = 100 * m["colourfulness"] / m["colourfulness_truth"]
+        print(f"| {name} | {subset} | {m['ab_mae']:.4f} | {m['ciede2000']:.2f} | {m['colourfulness']:.1f} "
+              f"({share:.0f}%) | {kid} | {ca} |", flush=True)
+
+    for spec in models:
+        name, checkpoint = spec.split("=", 1)
+        sets = SetMetrics.load()
+        rows, failures = evaluate(Palette.load(Path(checkpoint)), paths, steps, sampler, seed=0, batch_size=16,
+                                  progress=False, sets=sets)
+        if failures:
+            raise SystemExit(f"could not evaluate {failures}")
+        whole = sets.summary()
+        real = [row for row in rows if Path(row["image"]).name not in composites]
+        line(name, f"all {len(rows)}", summarise(rows), f"{1000 * whole['kid']:.1f} ± {1000 * whole['kid_se']:.1f}",
+             f"{whole['ca']:.3f}")
+        line(name, f"real {len(real)}", summarise(real))
+    for subset, chosen in ((f"all {len(rows)}", rows), (f"real {len(real)}", real)):
+        m = {k.removeprefix(BASELINE): v for k, v in summarise(chosen).items() if k.startswith(BASELINE)}
+        m["colourfulness_truth"] = summarise(chosen)["colourfulness_truth"]
+        kid = f"{1000 * whole['baseline_kid']:.1f} ± {1000 * whole['baseline_kid_se']:.1f}" if "all" in subset else ""
+        line("gray (ab = 0)", subset, m, kid, f"{whole['baseline_ca']:.3f}" if "all" in subset else "")
 
 
 def quality_table(work: Path, checkpoint: Path) -> None:
@@ -122,7 +170,7 @@ def quality_table(work: Path, checkpoint: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("step", choices=["fetch", "train", "export", "table"])
+    parser.add_argument("step", choices=["fetch", "train", "export", "table", "compare"])
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--work", type=Path, default=Path("data/photos"))
     parser.add_argument("--run", type=Path, default=Path("runs/default-model"))
@@ -131,13 +179,21 @@ def main() -> None:
     parser.add_argument("--samples-per-epoch", type=int, default=1536)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--encoder", default=None, help="frozen encoder of the condition, e.g. efficientnet-lite0")
+    parser.add_argument("--models", nargs="+", default=[], help="``compare``: NAME=CHECKPOINT ...")
+    parser.add_argument("--sampler", default="dpmsolver", help="``compare``: sampler")
+    parser.add_argument("--steps", type=int, default=50, help="``compare``: sampling steps")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --run from its latest checkpoint")
     args = parser.parse_args()
     if args.step == "fetch":
         fetch(args.corpus, args.work)
     elif args.step == "train":
-        train_model(args.work, args.run, args.epochs, args.samples_per_epoch, args.batch_size, args.lr)
+        train_model(args.work, args.run, args.epochs, args.samples_per_epoch, args.batch_size, args.lr, args.encoder,
+                    args.resume)
+    elif args.step == "compare":
+        compare(args.work, args.models, args.sampler, args.steps)
     elif args.step == "export":
-        export(args.run)
+        export(args.run, args.work)
     else:
         quality_table(args.work, args.checkpoint)
 

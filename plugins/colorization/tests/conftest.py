@@ -5,3 +5,6 @@ from pathlib import Path
 
 if importlib.util.find_spec("palette_kit_colorization") is None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+# The recipe's corpus package lives beside the recipe script, not in the plugin.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))

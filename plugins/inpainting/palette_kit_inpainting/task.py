@@ -60,6 +60,10 @@ class Inpainting(Task):
         """The known pixels, with the hole in ``HOLE_BGR``."""
         return paint_unknown(to_pictures(y_cond[:, :3]), y_cond, HOLE_BGR)
 
+    def encoder_picture(self, y_cond: torch.Tensor) -> torch.Tensor:
+        """The photo around the hole (the hole as the condition fills it), as RGB."""
+        return y_cond[:, 2::-1]
+
     def to_bgr(self, y_cond: torch.Tensor, y_0: torch.Tensor) -> np.ndarray:
         return to_pictures(y_0)
 

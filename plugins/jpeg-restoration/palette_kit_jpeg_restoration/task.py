@@ -90,6 +90,10 @@ class JpegRestoration(Task):
         """The compressed pictures."""
         return to_pictures(y_cond)
 
+    def encoder_picture(self, y_cond: torch.Tensor) -> torch.Tensor:
+        """The compressed photo as RGB."""
+        return y_cond[:, 2::-1]
+
     def to_bgr(self, y_cond: torch.Tensor, y_0: torch.Tensor) -> np.ndarray:
         """The clean (or restored) pictures; the condition is not needed."""
         return to_pictures(y_0)

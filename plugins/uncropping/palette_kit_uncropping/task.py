@@ -46,6 +46,10 @@ class Uncropping(Task):
         """The known pixels, with those to generate in ``UNKNOWN_BGR``."""
         return paint_unknown(to_pictures(y_cond[:, :3]), y_cond, UNKNOWN_BGR)
 
+    def encoder_picture(self, y_cond: torch.Tensor) -> torch.Tensor:
+        """The known part of the photo (margins as the condition fills them), as RGB."""
+        return y_cond[:, 2::-1]
+
     def to_bgr(self, y_cond: torch.Tensor, y_0: torch.Tensor) -> np.ndarray:
         return to_pictures(y_0)
 

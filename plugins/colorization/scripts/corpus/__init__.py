@@ -1,0 +1,1 @@
+"""Building blocks of the colorization recipe's photo corpus: one job per module (see the recipe's docstring)."""
