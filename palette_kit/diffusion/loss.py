@@ -29,4 +29,5 @@ class PaletteLoss:
         gamma = (gammas[t] + (gammas[t - 1] - gammas[t]) * u).view(b, 1, 1, 1)
         eps = torch.randn(y_0.shape, device=device, generator=generator)
         y_t = gamma.sqrt() * y_0 + (1 - gamma).sqrt() * eps
-        return squared_error(net(y_t, y_cond, gamma, context), eps, gamma, self.prediction).mean()
+        eps_hat = net(y_t, y_cond, gamma) if context is None else net(y_t, y_cond, gamma, context)
+        return squared_error(eps_hat, eps, gamma, self.prediction).mean()
