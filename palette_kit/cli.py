@@ -16,33 +16,18 @@ import click
 from palette_kit import __version__
 from palette_kit.choices import (DEVICES, DTYPES, ENCODERS, MIXED_PRECISION, PREDICTIONS, PRESETS, SAMPLERS,
                                  SCHEDULES)
-from palette_kit.errors import CheckpointError, InputError, PaletteError, PluginError, file_problem
+from palette_kit.errors import CheckpointError, InputError, PaletteError, file_problem
+from palette_kit.task_params import TaskChoice, TaskCommand
 from palette_kit.tasks import load_task, task_names
 
 if TYPE_CHECKING:
     from palette_kit.model import Palette
-    from palette_kit.tasks.base import Option
 
 SAMPLER_HELP = ("Sampler: DDPM ancestral with our hand-written linear schedule (linear) or diffusers' (ddpm), "
                 "deterministic DDIM (ddim), DPM-Solver++ 2M (dpmsolver).")
 TASK_HELP = "Task plugin name (see `palette-kit tasks`)."
 #: Validation restores with this few-step sampler by default; it is saved as the inference default.
 DEFAULT_SAMPLER, DEFAULT_SAMPLE_STEPS = "dpmsolver", 50
-
-
-class TaskChoice(click.Choice):
-    """The installed task plugins, looked up when a value is checked (plugins may be installed later)."""
-
-    def __init__(self) -> None:
-        super().__init__(())
-
-    @property
-    def choices(self) -> tuple[str, ...]:
-        return tuple(task_names())
-
-    @choices.setter
-    def choices(self, value: tuple[str, ...]) -> None:
-        """Ignored: the choices are always the installed plugins."""
 
 
 def _one_line(exc: BaseException) -> str:
@@ -62,59 +47,6 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except PaletteError as exc:
             raise click.ClickException(_one_line(exc)) from None
-
-
-def _named_task(args: list[str]) -> str | None:
-    """The value of ``--task`` among raw command-line arguments, if any."""
-    for i, arg in enumerate(args):
-        if arg == "--task" and i + 1 < len(args):
-            return args[i + 1]
-        if arg.startswith("--task="):
-            return arg.split("=", 1)[1]
-    return None
-
-
-def _option_help(task: str, option: Option) -> str:
-    """A task option's help line, tagged with its task and showing its default when it has one."""
-    default = "" if option.default is None else f" (default: {option.default})"
-    return f"[{task}] {option.help}{default}"
-
-
-class TaskCommand(click.Command):
-    """A command that also takes the options of the task named by ``--task`` (listed by ``--help``).
-
-    ``which`` picks the task's option list: ``"options"`` (train) or ``"infer_options"`` (infer).
-    Their values reach the command in ``task_options``.
-    """
-
-    def __init__(self, *args, which: str, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.which, self.own_params = which, list(self.params)
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        self.params = list(self.own_params)
-        name = _named_task(args)
-        if name in task_names():
-            try:
-                declared = getattr(load_task(name), self.which)
-            except PaletteError:
-                declared = ()  # the command itself reports the broken plugin
-            taken = {flag for param in self.own_params for flag in param.opts}
-            clashes = [o.flag for o in declared if o.flag in taken]
-            if clashes:
-                raise PluginError(f"task plugin {name!r} declares {', '.join(clashes)}, which "
-                                  f"`palette-kit {self.name}` already has; rename the task option")
-            self.params += [click.Option([o.flag, o.name], type=o.type, default=None, help=_option_help(name, o))
-                            for o in declared]
-            ctx.meta["task_option_names"] = [o.name for o in declared]
-        return super().parse_args(ctx, args)
-
-    def invoke(self, ctx: click.Context):
-        names = ctx.meta.get("task_option_names", [])
-        ctx.params["task_options"] = {n: ctx.params.pop(n) for n in names if ctx.params.get(n) is not None}
-        for n in names:
-            ctx.params.pop(n, None)
-        return super().invoke(ctx)
 
 
 @click.group(cls=_Group)
@@ -192,6 +124,8 @@ def tasks() -> None:
               help="Training checkpoints kept in RUN/checkpoints.")
 @click.option("--log-every", type=click.IntRange(1), default=50, show_default=True,
               help="Optimizer steps between train-loss logs.")
+@click.option("--init", "init_from", type=click.Path(path_type=Path), default=None,
+              help="Start from this checkpoint's weights where they fit (new condition channels start at zero).")
 @click.option("--resume", default=None,
               help="Continue a run: 'latest' (with --out RUN), a checkpoint folder (step_NNNNNNNN also from inside "
                    "RUN/checkpoints), RUN/checkpoints or a run folder. Pass the same model and data options as the "
@@ -203,7 +137,8 @@ def tasks() -> None:
               help="Track with Weights & Biases (offline when no API key is configured).")
 @click.option("--wandb-project", default="palette-kit", show_default=True, help="Weights & Biases project.")
 def train(task_name: str, data: Path, preset_name: str, image_size: int | None, schedule: str, prediction: str,
-          sampler: str, encoder: str | None, sample_steps: int | None, resume: str | None, device: str, out: Path | None, use_wandb: bool,
+          sampler: str, encoder: str | None, sample_steps: int | None, init_from: Path | None, resume: str | None,
+          device: str, out: Path | None, use_wandb: bool,
           wandb_project: str, task_options: dict | None = None, **settings) -> None:
     """Train a model for a task on a folder of images (`--task NAME --help` lists the task's options).
 
@@ -228,6 +163,8 @@ def train(task_name: str, data: Path, preset_name: str, image_size: int | None, 
         raise InputError(f"--sample-steps must be at most {total}")
     torch.manual_seed(settings["seed"])  # the initial weights, the same on every rank and every rerun
     model = Palette.create(task, preset_name, schedule, sampler, steps, prediction, encoder, **overrides)
+    if init_from is not None and resume is None:
+        model.warm_start(Palette.load(init_from))
     ts = TrainSettings(**{**settings, "grad_clip": settings["grad_clip"] or None}, sample_steps=steps)
     state = None
     if resume is not None:
@@ -290,7 +227,7 @@ def _load_model(task_name: str, checkpoint: Path | None, steps: int | None) -> t
     return model, checkpoint
 
 
-@main.command()
+@main.command(cls=TaskCommand, which="eval_options")
 @click.option("--task", "task_name", type=TaskChoice(), required=True, help=TASK_HELP)
 @click.option("--data", required=True, type=click.Path(path_type=Path),
               help="Folder of ground-truth pictures (searched recursively).")
@@ -307,7 +244,8 @@ def _load_model(task_name: str, checkpoint: Path | None, steps: int | None) -> t
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Folder for metrics.csv and metrics.json (default: evaluation-TASK-TIME).")
 def evaluate(task_name: str, data: Path, checkpoint: Path | None, steps: int | None, sampler: str | None,
-             seed: int, batch_size: int, limit: int | None, device: str, out: Path | None) -> None:
+             seed: int, batch_size: int, limit: int | None, device: str, out: Path | None,
+             task_options: dict | None = None) -> None:
     """Measure a model on ground-truth pictures: PSNR, SSIM, CIEDE2000, colourfulness and the task's metrics,
     and over the whole set FID, KID and classification accuracy (when their networks are installed).
 
@@ -318,6 +256,7 @@ def evaluate(task_name: str, data: Path, checkpoint: Path | None, steps: int | N
     from palette_kit.imageio import list_images
     from palette_kit.metrics.sets import SetMetrics, unavailable
     from palette_kit.runtime import Runtime
+    from palette_kit.tasks.base import resolve_options
 
     paths = list_images(data)[:limit]
     model, checkpoint = _load_model(task_name, checkpoint, steps)
@@ -325,7 +264,9 @@ def evaluate(task_name: str, data: Path, checkpoint: Path | None, steps: int | N
     model.to(runtime)
     missing = unavailable()
     sets = None if missing else SetMetrics.load(runtime.device)
-    rows, failures = run_evaluation(model, paths, steps, sampler, seed, batch_size, sets=sets)
+    options = resolve_options(model.task.eval_options, task_options or {}, task_name)
+    model.task.check_run_options(options)
+    rows, failures = run_evaluation(model, paths, steps, sampler, seed, batch_size, sets=sets, task_options=options)
     for path, reason in failures:
         click.echo(f"error: {file_problem(str(path), reason)}", err=True)
     if not rows:
@@ -388,6 +329,7 @@ def infer(inputs: tuple[str, ...], task_name: str, checkpoint: Path | None, outp
 
     model, checkpoint = _load_model(task_name, checkpoint, steps)
     infer_options = resolve_options(type(model.task).infer_options, task_options or {}, task_name)
+    model.task.check_run_options(infer_options)
     sources, problems = collect_inputs(list(inputs))
     sources, ours = drop_outputs(sources, inputs, task_names(), output)
     if ours:

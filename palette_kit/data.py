@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Callable, Literal
 
 import numpy as np
-import torch
 from PIL import Image
-from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from palette_kit.errors import InputError, file_problem
 from palette_kit.imageio import MAX_PIXELS, list_images, random_square, read_image, square
+from palette_kit.lazy import lazy
+
+torch = lazy("torch")
 
 Split = Literal["train", "val"]
 
@@ -36,7 +37,7 @@ CELEBA_SPLITS: dict[str, str] = {"train": "0", "val": "1"}
 VAL_FRACTION = 0.05
 
 #: A task's item: ``{"y_cond": (C, S, S), "y_0": (C', S, S)}`` in [-1, 1].
-Item = dict[str, torch.Tensor]
+Item = dict[str, "torch.Tensor"]
 #: Makes a task's item from a square BGR picture.
 Pair = Callable[[np.ndarray], Item]
 
@@ -124,8 +125,8 @@ def scan(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
     return readable, unreadable
 
 
-class PictureDataset(Dataset):
-    """Square crops of pictures at ``image_size``, turned into task items by ``pair``.
+class PictureDataset:
+    """Square crops of pictures at ``image_size``, turned into task items by ``pair`` (a map-style dataset).
 
     Without ``augment`` each picture is centre-cropped. With ``augment`` (training) the square is
     a random crop of ``min_scale``..100% of the shorter side (scale jitter), mirrored left-right with
@@ -169,7 +170,7 @@ class PictureDataset(Dataset):
         return self.pair(picture)
 
 
-def dataset_warnings(train_data: Dataset, val_data: Dataset) -> list[str]:
+def dataset_warnings(train_data: PictureDataset, val_data: PictureDataset) -> list[str]:
     """What to tell a user before training on these splits: pictures left out as unreadable (``scan``), a
     single validation picture, and pictures in both splits (either makes the validation numbers misleading)."""
     found = [f"left out {file_problem(str(path), reason)}"

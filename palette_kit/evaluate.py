@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,19 +32,21 @@ def measure(task: Task, output: np.ndarray, truth: np.ndarray) -> dict[str, floa
 
 
 def evaluate(model: Palette, paths: list[Path], steps: int | None, sampler: str | None, seed: int,
-             batch_size: int, progress: bool = True, sets: SetMetrics | None = None
-             ) -> tuple[list[dict], list[tuple[Path, str]]]:
+             batch_size: int, progress: bool = True, sets: SetMetrics | None = None,
+             task_options: dict[str, Any] | None = None) -> tuple[list[dict], list[tuple[Path, str]]]:
     """Rows of metrics, one per readable picture, and ``(path, reason)`` for each picture that failed.
 
     Every picture is sampled with its own generator seeded with ``seed``, so its row does not depend
-    on the batch it is in. A row: ``{"image": path, metric: value, ..., "baseline_" + metric: value, ...}``.
+    on the batch it is in. ``task_options`` (the task's ``eval_options``) go to its
+    ``prepare_for_evaluation``. A row: ``{"image": path, metric: value, ..., "baseline_" + metric: value, ...}``.
     """
     task = model.task
     rows: list[dict] = []
     failures: list[tuple[Path, str]] = []
     bar = tqdm(total=len(paths), desc="evaluating", unit="image", leave=False,
                disable=None if progress else True)  # None: no bar when stderr is not a terminal
-    for restored in restore_files(model, paths, [seed], steps, sampler, batch_size):
+    prepare = partial(task.prepare_for_evaluation, **(task_options or {}))
+    for restored in restore_files(model, paths, [seed], steps, sampler, batch_size, prepare):
         bar.update()
         if restored.error is not None:
             failures.append((restored.source, restored.error))

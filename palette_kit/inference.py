@@ -4,8 +4,9 @@ pictures. Where outputs go is planned by ``palette_kit.outputs``."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import cv2
 import numpy as np
@@ -38,13 +39,14 @@ class Restored:
 
 def restore_files(model: Palette, sources: list[Path], seeds: list[int], steps: int | None = None,
                   sampler: str | None = None, batch_size: int = 8,
-                  task_options: dict[str, Any] | None = None) -> Iterator[Restored]:
+                  prepare: Callable[[np.ndarray, int], Prepared] | None = None) -> Iterator[Restored]:
     """Read, prepare, sample and finish every file in batches of ``batch_size`` samples; one ``Restored``
     per file, in order.
 
     Every (file, seed) pair is sampled with its own generator seeded with ``seed``, so a result does not
     depend on the batch it is in. A file that cannot be read or prepared, or whose result cannot be
-    composed (``task.finish``), comes back with its ``error``; the other files go on.
+    composed (``task.finish``), comes back with its ``error``; the other files go on. ``prepare`` makes
+    a picture a ``Prepared`` at a size (default: ``task.prepare`` with its default options).
     """
     task, device = model.task, model.runtime.device if model.runtime is not None else torch.device("cpu")
     per_batch = max(1, batch_size // len(seeds))
@@ -53,7 +55,7 @@ def restore_files(model: Palette, sources: list[Path], seeds: list[int], steps: 
         for source in sources[start:start + per_batch]:
             try:
                 image = read_image(source)
-                batch.append(Restored(source, image, task.prepare(image, model.condition_size, **(task_options or {}))))
+                batch.append(Restored(source, image, (prepare or task.prepare)(image, model.condition_size)))
             except FILE_ERRORS as exc:
                 batch.append(Restored(source, error=str(exc)))
         ready = [r for r in batch if r.error is None]
@@ -125,7 +127,8 @@ def run(model: Palette, targets: list[Target], seeds: list[int], steps: int | No
         todo.append(target)
     bar = tqdm(total=len(todo) * len(seeds), desc="samples", unit="sample", leave=False,
                 disable=None if todo else True)  # None: no bar when stderr is not a terminal
-    restored_files = restore_files(model, [t.source for t in todo], seeds, steps, sampler, batch_size, task_options)
+    restored_files = restore_files(model, [t.source for t in todo], seeds, steps, sampler, batch_size,
+                                   partial(model.task.prepare, **task_options))
     for target, restored in zip(todo, restored_files):
         bar.update(len(seeds))
         if restored.error is not None:

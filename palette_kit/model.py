@@ -108,10 +108,10 @@ class Palette:
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Palette:
         encoder = config.get("encoder")  # None in checkpoints from before encoders
-        if encoder is not None and encoder_spec(encoder["name"]).weights_sha256 != encoder.get("weights_sha256"):
-            raise CheckpointError(f"the checkpoint was trained with other {encoder['name']} weights than the "
-                                  f"installed ones (SHA-256 {encoder.get('weights_sha256')})")
         try:
+            if encoder is not None and encoder_spec(encoder["name"]).weights_sha256 != encoder.get("weights_sha256"):
+                raise CheckpointError(f"the checkpoint was trained with other {encoder['name']} weights than the "
+                                      f"installed ones (SHA-256 {encoder.get('weights_sha256')})")
             task = load_task(config["task"]["name"])(**config["task"]["options"])
             return cls.build(task, UNetConfig.from_dict(config["unet"]), Schedules.from_dict(config["schedule"]),
                              Sampling.from_dict(config["sampling"]),
@@ -145,6 +145,25 @@ class Palette:
         model.net.eval()
         return model
 
+    def warm_start(self, source: Palette) -> None:
+        """Start from ``source``'s weights: every tensor of the same name and shape is copied.
+
+        The network's first convolution sees ``concat(y_cond, y_t)``; when this model's condition has more
+        channels than ``source``'s (a task option that adds inputs, e.g. colour hints), ``source``'s
+        condition channels come first and the new ones start at zero, so the model starts as ``source``.
+        """
+        ours, theirs = self.net.state_dict(), source.net.state_dict()
+        old_cond, new_cond = source.task.cond_channels, self.task.cond_channels
+        for key, value in theirs.items():
+            if key not in ours:
+                continue
+            if ours[key].shape == value.shape:
+                ours[key].copy_(value)
+            elif key == "backbone.conv_in.weight" and ours[key].shape[1] - value.shape[1] == new_cond - old_cond > 0:
+                ours[key].zero_()
+                ours[key][:, :old_cond] = value[:, :old_cond]
+                ours[key][:, new_cond:] = value[:, old_cond:]
+
     def loss(self) -> PaletteLoss:
         """The training objective over this model's training schedule."""
         return PaletteLoss(self.schedules.train.gammas(), self.prediction)
@@ -167,13 +186,20 @@ class Palette:
 
     def inputs(self, y_cond: torch.Tensor, y_0: torch.Tensor | None = None
                ) -> tuple[torch.Tensor, torch.Tensor | None, list[torch.Tensor] | None]:
-        """Condition and target at model size, and the encoder's per-level features of the condition (or None)."""
+        """Condition and target at model size, and the encoder's per-level features of the condition (or None).
+
+        The target is what the network generates: ``y_0`` less the task's ``base``, where it has one.
+        """
         context = None
         if self.encoder is not None:
             features = self.encoder(self.task.encoder_picture(y_cond))
             assignment = self.encoder.spec.assign(self.unet_config.level_sizes)
             context = level_features(features, assignment, self.image_size, self.image_size)
-        return self.at_model_size(y_cond), self.at_model_size(y_0), context
+        y_cond, y_0 = self.at_model_size(y_cond), self.at_model_size(y_0)
+        base = self.task.base(y_cond)
+        if y_0 is not None and base is not None:
+            y_0 = y_0 - base
+        return y_cond, y_0, context
 
     def sample(self, y_cond: torch.Tensor, steps: int | None = None, sampler: str | None = None,
                generator: Generators = None, callback: Callback | None = None,
@@ -190,6 +216,8 @@ class Palette:
         y_T = randn((b, self.task.target_channels, h, w), generator, y_cond.device)
         net = self._eps or self.net
         eps_fn = net if context is None else lambda y_t, y_c, gamma: net(y_t, y_c, gamma, context)
-        return restore(eps_fn, y_cond, y_T, self.scheduler(sampler), steps or self.sampling.steps,
-                       generator=generator, callback=callback, hook=self.task.sampling_hook(y_cond),
-                       progress=progress)
+        y_0 = restore(eps_fn, y_cond, y_T, self.scheduler(sampler), steps or self.sampling.steps,
+                      generator=generator, callback=callback, hook=self.task.sampling_hook(y_cond),
+                      progress=progress)
+        base = self.task.base(y_cond)
+        return y_0 if base is None else (y_0 + base.to(y_0.dtype)).clamp(-1.0, 1.0)

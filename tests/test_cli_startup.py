@@ -1,5 +1,6 @@
-"""The CLI starts without torch: ``--help`` imports only click and light modules; every option has help
-text; the choices the CLI offers are the ones the implementing modules know."""
+"""The CLI starts without torch: ``--help`` and ``tasks`` import only click and light modules (the plugins
+bind torch and OpenCV with ``palette_kit.lazy``); every option has help text;
+the choices the CLI offers are the ones the implementing modules know."""
 import subprocess
 import sys
 
@@ -17,7 +18,7 @@ for args in (["--help"], ["train", "--help"], ["infer", "--help"], ["evaluate", 
         main(args, standalone_mode=False)
     except SystemExit:
         pass
-print(" ".join(m for m in sys.argv[1:] if m in sys.modules))
+print(" ".join(m for m in sys.argv[1:] if type(sys.modules.get(m)).__name__ == "module"))
 """
 
 
@@ -25,6 +26,33 @@ def test_help_imports_nothing_heavy():
     done = subprocess.run([sys.executable, "-c", PROBE, *HEAVY], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "", f"--help imported {done.stdout.splitlines()[-1]}"
+
+
+TASKS_PROBE = """
+import sys
+from palette_kit.cli import main
+try:
+    main(["tasks"], standalone_mode=False)
+except SystemExit:
+    pass
+print(" ".join(m for m in sys.argv[1:] if type(sys.modules.get(m)).__name__ == "module"))
+"""
+
+
+def test_tasks_lists_every_plugin_without_loading_torch_or_opencv():
+    done = subprocess.run([sys.executable, "-c", TASKS_PROBE, *HEAVY], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    *listing, loaded = done.stdout.splitlines()
+    assert {line.split()[0] for line in listing} >= {"colorization", "inpainting", "uncropping", "jpeg-restoration"}
+    assert loaded == "", f"tasks loaded {loaded}"
+
+
+def test_lazy_module_becomes_the_real_one_on_first_use():
+    done = subprocess.run([sys.executable, "-c", (
+        "import sys; from palette_kit.lazy import lazy; m = lazy('json'); "
+        "lazy_type = type(m).__name__; m.dumps; print(lazy_type, type(m).__name__, m is sys.modules['json'])")],
+        capture_output=True, text=True)
+    assert done.stdout.split() == ["_LazyModule", "module", "True"], done.stderr
 
 
 def test_every_option_has_help_text():

@@ -122,6 +122,8 @@ def test_checkpoint_from_other_encoder_weights_is_refused(colorization_model):
     config = {**colorization_model.config, "encoder": {"name": ENCODER, "weights_sha256": "0" * 64}}
     with pytest.raises(CheckpointError, match="other efficientnet-lite0 weights"):
         Palette.from_config(config)
+    with pytest.raises(CheckpointError, match="unknown encoder 'nope'"):
+        Palette.from_config({**config, "encoder": {"name": "nope", "weights_sha256": "0" * 64}})
 
 
 def test_colorization_encoder_picture_is_the_gray_of_the_same_lightness():

@@ -65,40 +65,40 @@ def test_an_empty_val_folder_is_a_clear_error(tmp_path):
 
 # --- channels from options ---------------------------------------------------------------------------
 
-class HintedColorization(Colorization):
-    """Colorization whose condition may carry ``hints`` extra channels: channels from the options."""
+class WiderColorization(Colorization):
+    """Colorization whose condition carries ``extra`` more channels: channels from the options."""
 
-    name = "hinted-colorization"
-    options = (Option("hints", click.IntRange(0, 4), 0, "extra condition channels"),)
+    name = "wider-colorization"
+    options = (*Colorization.options, Option("extra", click.IntRange(0, 4), 0, "extra condition channels"))
 
     @property
     def cond_channels(self) -> int:
-        return 1 + self.settings["hints"]
+        return 1 + self.settings["extra"]
 
     def train_pair(self, picture, rng):
         item = super().train_pair(picture, rng)
-        hints = torch.zeros(self.settings["hints"], *item["y_cond"].shape[1:])
-        return {"y_cond": torch.cat([item["y_cond"], hints]), "y_0": item["y_0"]}
+        extra = torch.zeros(self.settings["extra"], *item["y_cond"].shape[1:])
+        return {"y_cond": torch.cat([item["y_cond"], extra]), "y_0": item["y_0"]}
 
 
 def test_the_model_takes_its_channels_from_the_task_options(tmp_path, monkeypatch):
     write_photos(tmp_path, ["a.png", "b.png"])
-    for hints in (0, 3):
-        task = HintedColorization(hints=hints)
+    for extra in (0, 3):
+        task = WiderColorization(extra=extra)
         model = Palette.create(task, "tiny", steps=1, image_size=16)
-        assert (model.unet_config.in_channels, model.unet_config.out_channels) == (1 + hints + 2, 2)
+        assert (model.unet_config.in_channels, model.unet_config.out_channels) == (1 + extra + 2, 2)
         item = task.dataset(tmp_path, "train", 16, seed=0)[0]
-        assert item["y_cond"].shape == (1 + hints, 16, 16)
+        assert item["y_cond"].shape == (1 + extra, 16, 16)
         y_0 = model.sample(item["y_cond"][None], generator=torch.Generator().manual_seed(0))
         assert y_0.shape == (1, 2, 16, 16)
-    monkeypatch.setattr(model_module, "load_task", lambda name: HintedColorization)
+    monkeypatch.setattr(model_module, "load_task", lambda name: WiderColorization)
     model.save(tmp_path / "ckpt")
     again = Palette.load(tmp_path / "ckpt")
-    assert again.task.settings == {"hints": 3} and again.unet_config.in_channels == 6
+    assert again.task.settings == {"hints": False, "extra": 3} and again.unet_config.in_channels == 6
 
 
 def test_a_unet_with_other_channels_than_the_task_is_refused():
-    task = HintedColorization(hints=2)
+    task = WiderColorization(extra=2)
     with pytest.raises(ValueError, match="has 3 -> 2 channels; task .* needs 5 -> 2"):
         Palette.build(task, preset("tiny", 3, 2), model_module.schedule_preset("palette"), Sampling())
 

@@ -21,7 +21,7 @@ def test_options_default_convert_and_validate(with_test_plugins):
 
 def test_tasks_without_options_reject_any():
     with pytest.raises(InputError, match=r"has no option --gain \(its options: none\)"):
-        load_task("colorization")(gain=1)
+        load_task("uncropping")(gain=1)
 
 
 def cli(env, *args):

@@ -6,10 +6,12 @@ A task that knows some pixels carries a mask as the last channel of its conditio
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from palette_kit.diffusion.noise import randn
 from palette_kit.diffusion.sampler import SamplingHook
+from palette_kit.lazy import lazy
+
+torch = lazy("torch")
 
 
 def keep_known(known: torch.Tensor, unknown: torch.Tensor) -> SamplingHook:

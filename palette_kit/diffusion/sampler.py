@@ -3,17 +3,19 @@ from __future__ import annotations
 
 from typing import Callable, Protocol
 
-import torch
 from tqdm.auto import tqdm
 
 from palette_kit.diffusion.noise import Generators
+from palette_kit.lazy import lazy
+
+torch = lazy("torch")
 
 #: The eps-model: (y_t, y_cond, gamma (B,)) -> predicted eps, e.g. an ``EpsModel``.
-EpsFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+EpsFn = Callable[["torch.Tensor", "torch.Tensor", "torch.Tensor"], "torch.Tensor"]
 #: Called at every step with (step index, timestep, y_t, the y_0 the model predicts from that y_t).
-Callback = Callable[[int, int, torch.Tensor, torch.Tensor], None]
+Callback = Callable[[int, int, "torch.Tensor", "torch.Tensor"], None]
 #: Applied after every step to (y_t, gamma of that y_t (B,), generators); returns the y_t to go on with.
-SamplingHook = Callable[[torch.Tensor, torch.Tensor, Generators], torch.Tensor]
+SamplingHook = Callable[["torch.Tensor", "torch.Tensor", Generators], "torch.Tensor"]
 
 
 class Scheduler(Protocol):
@@ -33,7 +35,6 @@ def predict_y_0(y_t: torch.Tensor, eps: torch.Tensor, gamma: torch.Tensor) -> to
     return ((y_t - (1 - g).sqrt() * eps) / g.sqrt()).clamp(-1.0, 1.0)
 
 
-@torch.inference_mode()
 def restore(
     net: EpsFn,
     y_cond: torch.Tensor,
@@ -52,18 +53,19 @@ def restore(
     any number of steps works with a model trained on any schedule. ``generator`` feeds the
     scheduler's and the hook's noise. ``hook``, if given, may change each new ``y_t``.
     """
-    scheduler.set_timesteps(steps)
-    b = y_T.shape[0]
-    gammas = scheduler.alphas_cumprod.to(y_T.device, torch.float32)
-    timesteps = [int(t) for t in scheduler.timesteps]
-    y_t = y_T
-    for i, t in enumerate(tqdm(timesteps, desc="sampling", leave=False, disable=None if progress else True)):
-        gamma = gammas[t].expand(b)
-        eps = net(y_t, y_cond, gamma).to(y_t.dtype)
-        if callback is not None:
-            callback(i, t, y_t, predict_y_0(y_t, eps, gamma))
-        y_t = scheduler.step(eps, t, y_t, generator=generator).prev_sample
-        if hook is not None:
-            gamma_next = gammas[timesteps[i + 1]] if i + 1 < len(timesteps) else torch.ones((), device=y_t.device)
-            y_t = hook(y_t, gamma_next.expand(b), generator)
-    return y_t.clamp(-1.0, 1.0)
+    with torch.inference_mode():
+        scheduler.set_timesteps(steps)
+        b = y_T.shape[0]
+        gammas = scheduler.alphas_cumprod.to(y_T.device, torch.float32)
+        timesteps = [int(t) for t in scheduler.timesteps]
+        y_t = y_T
+        for i, t in enumerate(tqdm(timesteps, desc="sampling", leave=False, disable=None if progress else True)):
+            gamma = gammas[t].expand(b)
+            eps = net(y_t, y_cond, gamma).to(y_t.dtype)
+            if callback is not None:
+                callback(i, t, y_t, predict_y_0(y_t, eps, gamma))
+            y_t = scheduler.step(eps, t, y_t, generator=generator).prev_sample
+            if hook is not None:
+                gamma_next = gammas[timesteps[i + 1]] if i + 1 < len(timesteps) else torch.ones((), device=y_t.device)
+                y_t = hook(y_t, gamma_next.expand(b), generator)
+        return y_t.clamp(-1.0, 1.0)

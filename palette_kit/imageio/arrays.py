@@ -1,9 +1,12 @@
 """Array helpers: 8-bit pictures to and from model values in [-1, 1], resizing, square crops, tiling."""
 from __future__ import annotations
 
-import cv2
 import numpy as np
-import torch
+
+from palette_kit.lazy import lazy
+
+cv2 = lazy("cv2")
+torch = lazy("torch")
 
 
 def grid(rows: list[np.ndarray], pad: int = 2) -> np.ndarray:

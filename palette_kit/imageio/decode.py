@@ -19,11 +19,13 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO
 
-import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from palette_kit.errors import InputError, reason
+from palette_kit.lazy import lazy
+
+cv2 = lazy("cv2")
 
 MAX_PIXELS = 150_000_000
 """Pictures with more pixels are refused before decoding (a 24 MP photo is fine; a 20000x20000 bomb is not)."""

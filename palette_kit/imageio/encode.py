@@ -11,13 +11,15 @@ import struct
 import zlib
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image
 
 from palette_kit.atomic import write_file
 from palette_kit.errors import InputError, reason
 from palette_kit.imageio.decode import DECODE_ERRORS, open_file, open_header, quiet
+from palette_kit.lazy import lazy
+
+cv2 = lazy("cv2")
 
 _EXIF_IFD, _USER_COMMENT = 0x8769, 0x9286
 _ASCII_PREFIX = b"ASCII\0\0\0"  # the EXIF UserComment character-code prefix

@@ -124,14 +124,19 @@ def weights_path() -> Path:
 
 
 def load_efficientnet_lite0(path: Path | None = None) -> EfficientNetLite0:
-    """The pretrained network, frozen and in eval mode; the weight file's SHA-256 is checked before loading."""
+    """The pretrained network, frozen and in eval mode; the weight file's SHA-256 is checked before loading.
+
+    Built on the meta device (to find a model's shapes without allocating it), it reads no weights.
+    """
+    net = EfficientNetLite0()
+    if next(net.parameters()).is_meta:
+        return net.eval().requires_grad_(False)
     path = path or weights_path()
     if not path.is_file():
         raise CheckpointError(f"EfficientNet-Lite0 weights not found: {path}")
     if hashlib.sha256(path.read_bytes()).hexdigest() != WEIGHTS_SHA256:
         raise CheckpointError(f"EfficientNet-Lite0 weights do not match their recorded SHA-256: {path}")
     state = torch.load(path, map_location="cpu", weights_only=True)
-    net = EfficientNetLite0()
     ours = net.state_dict()
     renamed = {}
     for name in ours:

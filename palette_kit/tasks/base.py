@@ -20,12 +20,13 @@ from typing import Any, ClassVar
 
 import click
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
-from palette_kit.data import Item, Split, picture_dataset, seeded_generator
+from palette_kit.data import Item, PictureDataset, Split, picture_dataset, seeded_generator
 from palette_kit.diffusion.sampler import SamplingHook
 from palette_kit.errors import InputError
+from palette_kit.lazy import lazy
+
+torch = lazy("torch")
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,14 @@ class Option:
 
     ``type`` is anything click takes as an option type (``int``, ``float``, ``str``, ``pathlib.Path``,
     ``click.Choice([...])``, ``click.FloatRange(0, 1)``, ...); it also validates values given in Python.
+    A ``multiple`` option may be given several times; its value is then a tuple.
     """
 
     name: str
     type: Any
     default: Any = None
     help: str = ""
+    multiple: bool = False
 
     @property
     def flag(self) -> str:
@@ -48,9 +51,12 @@ class Option:
     def convert(self, value: Any) -> Any:
         """``value`` checked and converted by ``type``; a clear ``InputError`` if it does not fit."""
         if value is None:
-            return None
+            return () if self.multiple else None
+        convert = click.types.convert_type(self.type).convert
         try:
-            return click.types.convert_type(self.type).convert(value, None, None)
+            if self.multiple:
+                return tuple(convert(v, None, None) for v in ([value] if isinstance(value, str) else value))
+            return convert(value, None, None)
         except click.BadParameter as exc:
             raise InputError(f"{self.flag}: {exc.message}") from exc
 
@@ -97,6 +103,8 @@ class Task(ABC):
     options: ClassVar[tuple[Option, ...]] = ()
     #: Settings of one inference run, passed to ``prepare`` as keyword arguments.
     infer_options: ClassVar[tuple[Option, ...]] = ()
+    #: Settings of an evaluation, passed to ``prepare_for_evaluation`` as keyword arguments.
+    eval_options: ClassVar[tuple[Option, ...]] = ()
 
     def __init__(self, **options: Any) -> None:
         self.settings = resolve_options(self.options, options, self.name)
@@ -114,11 +122,24 @@ class Task(ABC):
         """
         return None
 
+    def check_run_options(self, options: dict[str, Any]) -> None:
+        """Refuse (``InputError``) run options (``infer_options`` or ``eval_options`` values) that this task,
+        as trained, cannot use; called once before any picture is read. Default: all are fine."""
+
+    def base(self, y_cond: torch.Tensor) -> torch.Tensor | None:
+        """An optional first guess of the targets (B, target_channels, H, W) from the conditions.
+
+        The model then generates the residual ``y_0 - base`` (trained on it, added back after sampling),
+        so it starts from what the task can work out without it (colorization: its propagated hints).
+        ``None`` (the default): the model generates ``y_0`` itself.
+        """
+        return None
+
     def sampling_hook(self, y_cond: torch.Tensor) -> SamplingHook | None:
         """An optional function the sampler applies after every step (e.g. to keep known pixels)."""
         return None
 
-    def dataset(self, root: Path, split: Split, image_size: int, seed: int) -> Dataset:
+    def dataset(self, root: Path, split: Split, image_size: int, seed: int) -> PictureDataset:
         """Pairs ``{"y_cond": (cond_channels, S, S), "y_0": (target_channels, S, S)}`` in [-1, 1].
 
         By default the pictures of ``split`` under ``root`` (see ``palette_kit.data.split_paths``) as
@@ -148,6 +169,11 @@ class Task(ABC):
     @abstractmethod
     def prepare(self, image: np.ndarray, image_size: int, **options: Any) -> Prepared:
         """Turn a user's BGR picture into a condition at model resolution (``options``: ``infer_options``)."""
+
+    def prepare_for_evaluation(self, image: np.ndarray, image_size: int, **options: Any) -> Prepared:
+        """``prepare`` for a ground-truth picture; ``options`` (``eval_options``) may draw inputs a user would
+        give (colorization: hints) from the truth. Default: ``prepare`` with its default options."""
+        return self.prepare(image, image_size)
 
     @abstractmethod
     def finish(self, prepared: Prepared, y_0: torch.Tensor) -> np.ndarray:

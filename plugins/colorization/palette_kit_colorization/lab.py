@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from functools import cache
 
-import cv2
 import numpy as np
-import torch
 
 from palette_kit.imageio import to_unit, to_uint8
+from palette_kit.lazy import lazy
+
+cv2 = lazy("cv2")
+torch = lazy("torch")
 
 
 def _convert(pictures: np.ndarray, code: int) -> np.ndarray:

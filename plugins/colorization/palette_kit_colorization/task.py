@@ -1,17 +1,34 @@
-"""The colorization task: the model sees a photo's Lab lightness L and generates its colours ab."""
+"""The colorization task: the model sees a photo's Lab lightness L and generates its colours ab.
+
+With the ``hints`` option the condition also holds colour hints: L, the hints spread over the picture by
+Levin et al.'s propagation (``propagation.py``) and the hint mask. That propagation is the task's ``base``:
+the model generates only what it changes (residual diffusion), so it starts from the classical method.
+"""
 from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Any
 
-import cv2
+import click
 import numpy as np
-import torch
 
+from palette_kit.errors import InputError
 from palette_kit.imageio import resize, to_unit
-from palette_kit.tasks.base import Item, Prepared, Task
+from palette_kit.lazy import lazy
+from palette_kit.tasks.base import Item, Option, Prepared, Task
 
+from palette_kit_colorization.hints import Hints, evaluation_hints, point_hints, read_hints, training_hints
 from palette_kit_colorization.lab import bgr_to_lab, lab_to_bgr, lab_to_bgr_keeping_lightness, lightness
+from palette_kit_colorization.propagation import propagate
+
+cv2 = lazy("cv2")
+torch = lazy("torch")
+
+
+#: Side of the square on which hints are propagated (Levin et al.) for the condition: a model's resolution,
+#: where the solve takes milliseconds, whatever size the condition is made at (224 px with an encoder).
+PROPAGATION_SIZE = 64
 
 
 def _channels_last(tensor: torch.Tensor) -> np.ndarray:
@@ -35,53 +52,134 @@ def _gray_for_lightness() -> np.ndarray:
 
 
 class Colorization(Task):
-    """Grayscale to colour in OpenCV 8-bit Lab: condition L (1 channel), target ab (2 channels)."""
+    """Grayscale to colour in OpenCV 8-bit Lab: condition L (1 channel), target ab (2 channels).
+
+    With ``hints``, the condition is L, the propagated hint ab (2) and the hint mask (1): 4 channels.
+    """
 
     name = "colorization"
     description = "Colour grayscale photos: generates Lab colour (ab) for the photo's lightness (L)."
-    cond_channels = 1
     target_channels = 2
     default_checkpoint = Path(__file__).parent / "default_model"
+    options = (Option("hints", click.BOOL, False,
+                      "Train with simulated colour hints (none in 30% of pairs), so the model takes hints "
+                      "and colours automatically without them."),)
+    infer_options = (
+        Option("hints", click.Path(path_type=Path), None,
+               "RGBA picture of colour hints over the photo (any size, same aspect ratio): pixels with "
+               "alpha > 0 are hints of their RGB colour (lightness ignored)."),
+        Option("hint", str, None, "A colour hint X,Y,COLOUR (X, Y in the photo's pixels; COLOUR #rrggbb or "
+               "a CSS name); repeatable.", multiple=True),
+        Option("hint_radius", click.IntRange(0), 3, "Radius in the photo's pixels of each --hint."),
+    )
+    eval_options = (Option("hints", click.IntRange(0, 10_000), 0,
+                           "Hints per picture drawn from its true colours (seeded: the same K, the same "
+                           "hints); the baseline is then Levin et al.'s propagation of the same hints."),)
+
+    @property
+    def cond_channels(self) -> int:
+        return 4 if self.settings["hints"] else 1
+
+    def _condition(self, lab: np.ndarray, hints: Hints | None) -> torch.Tensor:
+        """(C, S, S) condition from a picture's Lab (S, S, 3) in [-1, 1] and its hints at that size."""
+        channels = [lab[..., :1]]
+        if self.settings["hints"]:
+            size = lab.shape[:2]
+            hints = hints or Hints.none(*size)
+            small = hints.resized(PROPAGATION_SIZE, PROPAGATION_SIZE)
+            level = resize((lab[..., 0] + 1) * 127.5, PROPAGATION_SIZE, PROPAGATION_SIZE)
+            base = resize(propagate(level, small.ab, small.mask), size[1], size[0])
+            channels += [base.reshape(*size, 2), hints.mask[..., None].astype(np.float32) * 2 - 1]
+        return torch.from_numpy(np.concatenate(channels, axis=-1)).permute(2, 0, 1).contiguous()
 
     def train_pair(self, picture: np.ndarray, rng: torch.Generator | None) -> Item:
-        """A square BGR picture as (L, ab) in [-1, 1]; nothing is random, so validation pairs are the same."""
-        lab = torch.from_numpy(bgr_to_lab(picture)).permute(2, 0, 1)
-        return {"y_cond": lab[:1].contiguous(), "y_0": lab[1:].contiguous()}
+        """A square BGR picture as (condition, ab) in [-1, 1]; the hints are drawn from ``rng``."""
+        lab = bgr_to_lab(picture)
+        hints = None
+        if self.settings["hints"]:
+            seed = int(torch.randint(2**62, (1,), generator=rng))
+            hints = training_hints(lab[..., 1:], np.random.default_rng(seed))
+        y_0 = torch.from_numpy(lab[..., 1:]).permute(2, 0, 1).contiguous()
+        return {"y_cond": self._condition(lab, hints), "y_0": y_0}
+
+    def base(self, y_cond: torch.Tensor) -> torch.Tensor | None:
+        """With hints, their propagation: the model generates the colours' difference from it."""
+        return y_cond[:, 1:3] if self.settings["hints"] else None
 
     def cond_to_bgr(self, y_cond: torch.Tensor) -> np.ndarray:
-        """The lightness as gray pictures: Lab with neutral ab, B, G and R averaged (they can differ by a level)."""
-        neutral = self.to_bgr(y_cond, torch.zeros_like(y_cond).expand(-1, 2, -1, -1))
-        return np.repeat(neutral.mean(axis=-1).round().astype(np.uint8)[..., None], 3, axis=-1)
+        """The lightness as gray pictures (B, G and R averaged: they can differ by a level); hinted pixels
+        in their hint's colour."""
+        neutral = self.to_bgr(y_cond, torch.zeros_like(y_cond[:, :1]).expand(-1, 2, -1, -1))
+        gray = np.repeat(neutral.mean(axis=-1).round().astype(np.uint8)[..., None], 3, axis=-1)
+        if not self.settings["hints"]:
+            return gray
+        hinted = _channels_last(y_cond[:, 3:4] > 0)
+        return np.where(hinted, self.to_bgr(y_cond, y_cond[:, 1:3]), gray)
 
     def encoder_picture(self, y_cond: torch.Tensor) -> torch.Tensor:
         """The lightness as the gray sRGB picture of the same L (CIE L* -> luminance Y -> sRGB), in [-1, 1]."""
-        l_star = (y_cond + 1) * 50  # 8-bit OpenCV L is L* * 255 / 100
+        l_star = (y_cond[:, :1] + 1) * 50  # 8-bit OpenCV L is L* * 255 / 100
         y = torch.where(l_star > 8, ((l_star + 16) / 116) ** 3, l_star / 903.3)
         srgb = torch.where(y > 0.0031308, 1.055 * y.clamp(min=0.0031308) ** (1 / 2.4) - 0.055, 12.92 * y)
         return (srgb * 2 - 1).expand(-1, 3, -1, -1)
 
     def to_bgr(self, y_cond: torch.Tensor, y_0: torch.Tensor) -> np.ndarray:
-        return lab_to_bgr(_channels_last(torch.cat([y_cond, y_0], dim=-3)))
+        return lab_to_bgr(_channels_last(torch.cat([y_cond[..., :1, :, :], y_0], dim=-3)))
 
-    def prepare(self, image: np.ndarray, image_size: int) -> Prepared:
-        """The picture's L channel, the whole frame resized (not cropped) to ``image_size`` squared.
+    def prepare(self, image: np.ndarray, image_size: int, hints: Path | None = None, hint: tuple[str, ...] = (),
+                hint_radius: int = 3) -> Prepared:
+        """The picture's L channel, the whole frame resized (not cropped) to ``image_size`` squared, with the
+        hints of the ``hints`` picture and of the ``hint`` points (one-line errors for bad ones)."""
+        self.check_run_options({"hints": hints, "hint": hint})
+        height, width = image.shape[:2]
+        given = None
+        if hints is not None:
+            given = read_hints(hints, width, height)
+        if hint:
+            points = point_hints(tuple(hint), hint_radius, width, height)
+            given = points if given is None else given.merged(points)
+        return self._prepared(image, image_size, given)
 
-        The full-resolution L is computed once here and kept in ``context["lightness"]`` for ``finish``
-        and ``baseline``.
-        """
+    def prepare_for_evaluation(self, image: np.ndarray, image_size: int, hints: int = 0) -> Prepared:
+        """``prepare`` with ``hints`` point hints drawn from the picture's own colours (``evaluation_hints``)."""
+        if not hints:
+            return self._prepared(image, image_size, None)
+        self.check_run_options({"hints": hints})
+        return self._prepared(image, image_size, evaluation_hints(bgr_to_lab(image)[..., 1:], hints, seed=0))
+
+    def check_run_options(self, options: dict[str, Any]) -> None:
+        """Hints (``--hints``, ``--hint``) need a model trained with them."""
+        if not self.settings["hints"] and (options.get("hints") or options.get("hint")):
+            raise InputError("this model was trained without colour hints: --hints and --hint need a model "
+                             "trained with --hints yes")
+
+    def _prepared(self, image: np.ndarray, image_size: int, hints: Hints | None) -> Prepared:
+        """The full-resolution L (``context["lightness"]``) and hints (``context["hints"]``) are kept for
+        ``finish`` and ``baseline``."""
         full = lightness(image)
-        small = resize(full, image_size, image_size)
-        return Prepared(y_cond=torch.from_numpy(to_unit(small))[None], image=image, context={"lightness": full})
+        small = to_unit(resize(full, image_size, image_size))[..., None]
+        small_hints = hints.resized(image_size, image_size) if hints is not None else None
+        lab = np.concatenate([small, np.zeros_like(small).repeat(2, axis=-1)], axis=-1)
+        return Prepared(y_cond=self._condition(lab, small_hints), image=image,
+                        context={"lightness": full, "hints": hints})
 
     def finish(self, prepared: Prepared, y_0: torch.Tensor) -> np.ndarray:
-        """The generated ab resized to the original frame, under the original's full-resolution L."""
+        """The generated ab resized to the original frame, hinted pixels set to their hint, under the
+        original's full-resolution L."""
         height, width = prepared.image.shape[:2]
         ab = resize(_channels_last(y_0), width, height)
+        hints = prepared.context["hints"]
+        if hints is not None:
+            ab = np.where(hints.mask[..., None], hints.ab, ab)
         return lab_to_bgr_keeping_lightness(prepared.context["lightness"], ab)
 
     def baseline(self, prepared: Prepared) -> np.ndarray:
-        """The gray picture (neutral ab) with the original's L: what a user has without the model."""
-        return np.repeat(_gray_for_lightness()[prepared.context["lightness"]][..., None], 3, axis=-1)
+        """What a user has without the model: the gray picture (neutral ab) with the original's L, or with
+        hints, Levin et al.'s propagation of them at full resolution."""
+        full, hints = prepared.context["lightness"], prepared.context["hints"]
+        if hints is not None and hints.count:
+            return lab_to_bgr_keeping_lightness(full, propagate(full, hints.ab, hints.mask))
+        return np.repeat(_gray_for_lightness()[full][..., None], 3, axis=-1)
 
     def metrics(self, output: np.ndarray, truth: np.ndarray) -> dict[str, float]:
         """``ab_mae``: mean |ab - true ab| in the model's [-1, 1] units (8-bit OpenCV Lab), as validation has it."""

@@ -32,7 +32,9 @@ photo a cut-out was composited on) and ``dropped.tsv`` (what was left out, and w
 and Palette's schedules. ``export`` writes the best checkpoint with float16 weights into the package, with
 ``--work``'s attribution manifest beside it. ``table`` measures the exported model on the validation photos at
 every sampler and step count of ``GRID`` (``palette_kit.evaluate``, seed 0) and prints the model card's
-steps-vs-quality table.
+steps-vs-quality table. ``train --hints`` trains the hint model (``--init CKPT`` starts it from a model
+without hints); ``hints --checkpoint CKPT`` measures it against Levin et al. for 0-100 hints
+(``hint_curves.py``) and writes the model card's plot and example grid.
 """
 from __future__ import annotations
 
@@ -56,6 +58,7 @@ from palette_kit.training.trainer import TrainSettings, train
 from palette_kit_colorization import Colorization
 
 from corpus import build, debian, sources  # beside this script
+from hint_curves import hint_curves
 
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE.parents[3] / "shared" / "data" / "photo-corpus.tsv"  # ../shared beside the checkout
@@ -84,12 +87,15 @@ def fetch(corpus: Path, work: Path) -> None:
 
 
 def train_model(work: Path, run_dir: Path, epochs: int, samples_per_epoch: int, batch_size: int, lr: float,
-                encoder: str | None, resume: bool) -> None:
-    """Train (or, with ``resume``, continue) the recipe's model; ``encoder``: the frozen encoder, if any."""
-    task = Colorization()
+                encoder: str | None, hints: bool, init: Path | None, resume: bool) -> None:
+    """Train (or, with ``resume``, continue) the recipe's model; ``encoder``: the frozen encoder, if any;
+    ``hints``: with colour hints; ``init``: a checkpoint to start from (``Palette.warm_start``)."""
+    task = Colorization(hints=hints)
     torch.manual_seed(0)
     model = Palette.create(task, "small", sampler=SAMPLING.sampler, steps=SAMPLING.steps, prediction="v",
                            encoder=encoder)
+    if init is not None and not resume:
+        model.warm_start(Palette.load(init))
     train_data = task.dataset(work, "train", model.condition_size, seed=0)
     val_data = task.dataset(work, "val", model.condition_size, seed=0)
     # A run of about 2000 optimizer steps: an EMA over the last ~500 of them, not Palette's 0.9999.
@@ -170,7 +176,7 @@ def quality_table(work: Path, checkpoint: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("step", choices=["fetch", "train", "export", "table", "compare"])
+    parser.add_argument("step", choices=["fetch", "train", "export", "table", "compare", "hints"])
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--work", type=Path, default=Path("data/photos"))
     parser.add_argument("--run", type=Path, default=Path("runs/default-model"))
@@ -183,13 +189,21 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=[], help="``compare``: NAME=CHECKPOINT ...")
     parser.add_argument("--sampler", default="dpmsolver", help="``compare``: sampler")
     parser.add_argument("--steps", type=int, default=50, help="``compare``: sampling steps")
+    parser.add_argument("--hints", action="store_true", help="train with simulated colour hints")
+    parser.add_argument("--init", type=Path, default=None, help="checkpoint to start from (e.g. a model without hints)")
+    parser.add_argument("--levin-cache", type=Path, default=Path("levin-cache.json"),
+                        help="``hints``: where Levin et al.'s results are kept between runs")
+    parser.add_argument("--out", type=Path, default=Path("hint-curves"), help="``hints``: curves, plot and grid")
     parser.add_argument("--resume", action="store_true", help="continue the run in --run from its latest checkpoint")
     args = parser.parse_args()
     if args.step == "fetch":
         fetch(args.corpus, args.work)
     elif args.step == "train":
         train_model(args.work, args.run, args.epochs, args.samples_per_epoch, args.batch_size, args.lr, args.encoder,
-                    args.resume)
+                    args.hints, args.init, args.resume)
+    elif args.step == "hints":
+        hint_curves(args.checkpoint, list_images(args.work / "val"), args.levin_cache, args.sampler, args.steps,
+                    args.out)
     elif args.step == "compare":
         compare(args.work, args.models, args.sampler, args.steps)
     elif args.step == "export":

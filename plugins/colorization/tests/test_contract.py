@@ -5,3 +5,9 @@ from palette_kit_colorization import Colorization
 
 class TestColorizationContract(TaskContractTest):
     task_class = Colorization
+
+
+class TestColorizationWithHintsContract(TaskContractTest):
+    task_class = Colorization
+    task_options = {"hints": True}
+    infer_options = {"hint": ("3,4,#c03020",)}

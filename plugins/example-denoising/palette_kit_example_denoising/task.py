@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import click
 import numpy as np
-import torch
 
 from palette_kit.imageio import resize, to_pictures, to_tensor
+from palette_kit.lazy import lazy
 from palette_kit.tasks.base import Item, Option, Prepared, Task
+
+torch = lazy("torch")
 
 
 class Denoising(Task):

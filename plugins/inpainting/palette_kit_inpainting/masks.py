@@ -13,12 +13,14 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
-import torch
 
 from palette_kit.errors import InputError
 from palette_kit.imageio import read_image
+from palette_kit.lazy import lazy
+
+cv2 = lazy("cv2")
+torch = lazy("torch")
 
 #: Fraction of the picture a training mask grows to cover (it may overshoot by one shape).
 TARGET = (0.10, 0.45)

@@ -9,15 +9,17 @@ from pathlib import Path
 
 import click
 import numpy as np
-import torch
 
 from palette_kit.data import seeded_generator
 from palette_kit.diffusion.constraints import keep_known, mask_channel, paint_unknown, unknown_of
 from palette_kit.diffusion.sampler import SamplingHook
 from palette_kit.imageio import resize, to_pictures, to_tensor
+from palette_kit.lazy import lazy
 from palette_kit.tasks.base import Item, Option, Prepared, Task
 
 from palette_kit_inpainting.masks import centre_box, random_mask, read_mask, shrink_mask
+
+torch = lazy("torch")
 
 FILLS = ("noise", "zeros")
 #: How ``cond_to_bgr`` draws the hole (magenta).

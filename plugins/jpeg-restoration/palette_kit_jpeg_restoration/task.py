@@ -17,13 +17,15 @@ from __future__ import annotations
 from typing import Any
 
 import click
-import cv2
 import numpy as np
-import torch
 
 from palette_kit.errors import InputError
 from palette_kit.imageio import resize, to_pictures, to_tensor
+from palette_kit.lazy import lazy
 from palette_kit.tasks.base import Item, Option, Prepared, Task
+
+cv2 = lazy("cv2")
+torch = lazy("torch")
 
 QUALITY = click.IntRange(1, 100)
 

@@ -5,9 +5,11 @@ Training follows Palette's uncropping: a border is hidden on one side (left, rig
 """
 from __future__ import annotations
 
-import torch
+from palette_kit.lazy import lazy
 
 from palette_kit_uncropping.margin import SIDES, Border
+
+torch = lazy("torch")
 
 KINDS = (*SIDES, "all")
 #: Range of the hidden fraction of the side: one side alone, or each side when all are hidden.

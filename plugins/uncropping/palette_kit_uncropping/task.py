@@ -5,17 +5,19 @@ The condition is the canvas (BGR, 0 where unknown) with a mask channel (1 = gene
 """
 from __future__ import annotations
 
-import cv2
 import numpy as np
-import torch
 
 from palette_kit.diffusion.constraints import keep_known, mask_channel, paint_unknown, unknown_of
 from palette_kit.diffusion.sampler import SamplingHook
 from palette_kit.imageio import resize, to_pictures, to_tensor
+from palette_kit.lazy import lazy
 from palette_kit.tasks.base import Item, Option, Prepared, Task
 
 from palette_kit_uncropping.margin import HELP, Border, parse_margin
 from palette_kit_uncropping.masks import border_mask, random_border, scaled_border
+
+cv2 = lazy("cv2")
+torch = lazy("torch")
 
 DEFAULT_MARGIN = "0.25"
 #: How ``cond_to_bgr`` draws the pixels still to be generated.
