@@ -3,7 +3,7 @@ Optimization": the classical baseline for hinted colorization, and the base the 
 
 Each unhinted pixel's colour is the weighted mean of its 3x3 neighbours' colours, with weights that fall
 off with the lightness difference (scaled by the window's lightness variance); hinted pixels keep their
-hint. That is one sparse linear system per channel, solved here with scipy's SuperLU (the paper used
+hint. That is one sparse linear system for all channels, solved here with scipy's SuperLU (the paper used
 multigrid; a direct solve is exact and fast enough below a few megapixels). Written in the project because
 no maintained Python package offers it.
 """
@@ -63,5 +63,9 @@ def propagate(lightness: np.ndarray, ab: np.ndarray, mask: np.ndarray) -> np.nda
     free = sparse.diags((~hinted).astype(np.float64))
     system = sparse.identity(h * w, format="csr") - free @ affinities(lightness)
     rhs = np.where(hinted[:, None], ab.reshape(-1, channels).astype(np.float64), 0.0)
-    solved = splu(system.tocsc()).solve(rhs)
+    # Diagonal pivots in a fill-reducing symmetric ordering: the system is diagonally dominant (each row:
+    # 1 on the diagonal, weights summing to at most 1 elsewhere), so they are stable, and partial pivoting's
+    # row swaps would undo the ordering (30x slower on a 320 x 480 photo).
+    lu = splu(system.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+    solved = lu.solve(rhs)
     return solved.reshape(h, w, channels).astype(np.float32)
