@@ -33,7 +33,11 @@ ENCODER_OPTIONS = {"libx264": {"crf": "16", "preset": "medium"}, "libvpx-vp9": {
 
 
 def _problem(path: Path, exc: Exception) -> InputError:
-    return InputError(f"{path}: cannot read the video ({str(exc).split(': ', 1)[-1] or type(exc).__name__})")
+    """FFmpeg's reason (e.g. ``Invalid data found when processing input``) without the file name it adds."""
+    if isinstance(exc, av.error.EOFError):
+        return InputError(f"{path}: cannot read the video (it ends before its first frame: no frames, or truncated)")
+    why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return InputError(f"{path}: cannot read the video ({why}; truncated or not a video?)")
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,8 @@ class VideoReader:
                 pts = frame.pts if frame.pts is not None else round(count * step)
                 yield Frame(frame.to_ndarray(format="bgr24"), pts, int(frame.rotation))
                 count, end = count + 1, max(end or pts, pts) + step
+        except av.error.EOFError:
+            pass  # what FFmpeg says at the end of a stream without frames
         except (av.FFmpegError, ValueError) as exc:
             raise _problem(self.path, exc) from None
         if not count:
@@ -186,7 +192,7 @@ class VideoWriter:
         try:
             self.container.mux(packets)
         except av.FFmpegError as exc:
-            raise InputError(f"{self.path}: cannot write the video ({str(exc).split(': ', 1)[-1]})") from None
+            raise InputError(f"{self.path}: cannot write the video ({exc.strerror or exc})") from None
 
     def _copy_audio(self, until: Fraction | None) -> None:
         """The source's audio packets up to time ``until`` (seconds; None: all that is left), as they are."""

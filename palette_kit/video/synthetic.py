@@ -43,6 +43,7 @@ def write_video(path: Path, pictures: list[np.ndarray], fps: int = 12, audio: bo
         if audio:
             sound = container.add_stream(audio_codec, rate=AUDIO_RATE)
             sound.layout = "mono"
+        container.start_encoding()  # headers even for a video without frames
         for index, picture in enumerate(pictures):
             frame = av.VideoFrame.from_ndarray(picture, format="bgr24")
             frame.pts, frame.time_base = index, Fraction(1, fps)
