@@ -1,6 +1,7 @@
 """Videos through ``infer``: streamed frames, the same size, frame rate, frame count, duration, audio and
 rotation; the lightness of every frame kept; all-or-nothing outputs; one line per bad video; the carry hook."""
 import shutil
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -85,6 +86,22 @@ def test_every_container_round_trips_with_its_audio(tmp_path, suffix):
     given, written = _frames(clip), _frames(tmp_path / f"out{suffix}")
     assert len(given) == len(written) == 8
     assert np.abs(written[3].astype(float) - (255 - given[3])).mean() < 4
+
+
+def test_variable_frame_rates_keep_every_timestamp(tmp_path):
+    clip, pts = tmp_path / "vfr.mkv", [0, 1, 3, 4, 8, 9]
+    with av.open(str(clip), "w") as container:
+        video = container.add_stream("libx264", rate=12)
+        video.width, video.height, video.pix_fmt = 32, 24, "yuv420p"
+        for index, t in enumerate(pts):
+            frame = av.VideoFrame.from_ndarray(np.full((24, 32, 3), 20 * index, np.uint8), format="bgr24")
+            frame.pts, frame.time_base = t, Fraction(1, 12)
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+    with VideoReader(clip) as reader, VideoWriter(tmp_path / "out.mkv", clip, reader.info) as writer:
+        given = [(frame.pts, writer.write(frame.picture, frame.pts))[0] for frame in reader]
+    with VideoReader(tmp_path / "out.mkv") as reader:
+        assert [frame.pts for frame in reader] == given and len(given) == len(pts)
 
 
 def test_compare_and_several_samples_make_one_video_each(tmp_path, checkpoint):
@@ -184,7 +201,7 @@ def test_the_carry_hook_gets_the_previous_result_and_a_scene_cut_resets_it(tmp_p
 
     def recording_prepare(frame, image_size, carry_in, index, **options):
         carried.append(carry_in)
-        return prepare_frame(frame, image_size, carry_in, index, **options)
+        return prepare_frame(frame, image_size, None, index, **options)  # what is carried is the task's own
 
     task.carry, task.prepare_frame = carry, recording_prepare
     task.finish = lambda prepared, y_0: results.append(finish(prepared, y_0)) or results[-1]
