@@ -135,11 +135,13 @@ def main() -> None:
     for name, frames in clips.items():
         floor = warp_errors(frames, frames)
         print(f"{name:<22} {'original':<12} {'':>7} {'':>9} {floor[0]:9.3f} {floor[1]:8.3f}")
-        rows = {mode: measure(model, frames, mode == "propagated", args.steps) for mode in ("independent", "propagated")}
+        rows = {mode: measure(model, frames, mode == "propagated", args.steps)
+                for mode in ("independent", "propagated")}
         for mode, row in rows.items():
             print(f"{name:<22} {mode:<12} {row['ab_mae']:7.4f} {row['ciede2000']:9.3f} {row['warp_error']:9.3f} "
                   f"{row['ab_warp']:8.3f} {row['fps']:6.2f}")
-        lower = [100 * (1 - rows["propagated"][k] / max(rows["independent"][k], 1e-12)) for k in ("warp_error", "ab_warp")]
+        lower = [100 * (1 - rows["propagated"][k] / max(rows["independent"][k], 1e-12))
+                 for k in ("warp_error", "ab_warp")]
         print(f"{'':<22} with propagation: warp error {lower[0]:.0f}% lower, ab warp error {lower[1]:.0f}% lower")
         sys.stdout.flush()
 

@@ -91,9 +91,9 @@ def drop_outputs(sources: list[Path], named: Iterable[str], tasks: Iterable[str]
 
 def plan(sources: list[Path], task: str, output: Path | None, seeds: list[int], ext: str,
          compare: bool) -> list[Target]:
-    """Output paths: beside each input (``NAME.TASK.EXT``; a video's keep its suffix), or under ``output`` mirroring the inputs'
-    folders below their common parent, or ``output`` itself for a single input and sample when it has a
-    suffix. Several samples add ``.sSEED``. InputError, before any work, when ``output`` names a file but
+    """Output paths: beside each input (``NAME.TASK.EXT``; a video's keep its suffix), or under ``output``
+    mirroring the inputs' folders below their common parent, or ``output`` itself for a single input and
+    sample when it has a suffix (a video's must be a video's). Several samples add ``.sSEED``. InputError, before any work, when ``output`` names a file but
     there are several results, or when an output would be an input or two inputs' outputs would coincide."""
     single_file = output is not None and bool(output.suffix) and not output.is_dir()
     if single_file and len(sources) * len(seeds) > 1:
@@ -111,8 +111,8 @@ def plan(sources: list[Path], task: str, output: Path | None, seeds: list[int], 
         kind = source.suffix.lower()[1:] if is_video(source) else ext  # a video's results: its own container
         outputs = [output] if single_file else [folder / f"{name}.{kind}" for name in names]
         if single_file and is_video(source) != is_video(output):
-            raise InputError(f"--output {output}: the result of {source} is a {'video' if is_video(source) else 'picture'}"
-                             f"; give a {'video' if is_video(source) else 'picture'} file name")
+            kind_of = "video" if is_video(source) else "picture"
+            raise InputError(f"--output {output}: the result of {source} is a {kind_of}; give a {kind_of} file name")
         compare_kind = kind if is_video(source) else "png"
         compare_path = outputs[0].with_name(f"{stem}.{task}.compare.{compare_kind}") if compare else None
         targets.append(Target(source, outputs, compare_path))

@@ -150,7 +150,8 @@ def test_bad_videos_are_one_line_each_and_the_others_are_done(tmp_path, checkpoi
 def test_a_video_truncated_after_its_index_fails_whole(tmp_path, checkpoint):
     clip = tmp_path / "clip.mp4"
     _clip(tmp_path / "whole.mp4", frames=12, audio=False)
-    with av.open(str(tmp_path / "whole.mp4")) as source, av.open(str(clip), "w", options={"movflags": "faststart"}) as out:
+    faststart = {"movflags": "faststart"}  # the index first: decoding then finds the frames missing
+    with av.open(str(tmp_path / "whole.mp4")) as source, av.open(str(clip), "w", options=faststart) as out:
         stream = out.add_stream_from_template(source.streams.video[0])
         for packet in source.demux(source.streams.video[0]):
             if packet.dts is not None:

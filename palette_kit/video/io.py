@@ -106,7 +106,7 @@ class VideoReader:
             for frame in self.container.decode(stream):
                 pts = frame.pts if frame.pts is not None else round(count * step)
                 yield Frame(frame.to_ndarray(format="bgr24"), pts, int(frame.rotation))
-                count, end = count + 1, max(end or pts, pts) + step
+                count, end = count + 1, max(end or 0, pts + step)
         except av.error.EOFError:
             pass  # what FFmpeg says at the end of a stream without frames
         except (av.FFmpegError, ValueError) as exc:
@@ -121,10 +121,11 @@ class VideoReader:
 
 def encoder_for(suffix: str) -> str:
     """The first video encoder of ``suffix``'s list that PyAV's FFmpeg has."""
-    for name in ENCODERS.get(suffix, DEFAULT_ENCODERS):
+    names = ENCODERS.get(suffix, DEFAULT_ENCODERS)
+    for name in names:
         if name in av.codecs_available:
             return name
-    raise InputError(f"no video encoder for {suffix} files in this FFmpeg (tried {', '.join(ENCODERS.get(suffix, DEFAULT_ENCODERS))})")
+    raise InputError(f"no video encoder for {suffix} files in this FFmpeg (tried {', '.join(names)})")
 
 
 class VideoWriter:

@@ -37,7 +37,8 @@ def test_the_forward_backward_check_finds_occlusions():
     backward = np.zeros((h, w, 2), np.float32)
     forward = np.zeros((h, w, 2), np.float32)
     backward[10:20, 10:20] = (5, 0)  # these pixels say they come from 5 px to the right ...
-    assert reliable(backward, forward)[:5].all() and not reliable(backward, forward)[12:18, 12:18].any()  # ... no flow agrees
+    assert reliable(backward, forward)[:5].all()
+    assert not reliable(backward, forward)[12:18, 12:18].any()  # ... where no forward flow comes from
     forward[10:20, 15:25] = (-5, 0)
     assert reliable(backward, forward)[12:18, 12:18].all()
     assert np.allclose(warp(np.arange(w, dtype=np.float32)[None].repeat(h, 0), backward)[15, 12], 17)
