@@ -20,6 +20,7 @@ from palette_kit.model import Palette
 from palette_kit.outputs import Target
 from palette_kit.tasks.base import Prepared
 from palette_kit.video import is_video
+from palette_kit.video.frames import restore_video
 
 #: What a file can fail with, from reading it to composing its result; the other files go on.
 FILE_ERRORS = (PaletteError, OSError, ValueError)
@@ -162,8 +163,6 @@ def run(model: Palette, targets: list[Target], seeds: list[int], steps: int | No
 def _run_video(model: Palette, target: Target, seeds: list[int], steps: int | None, sampler: str | None,
                overwrite: bool, metadata: dict[str, str], task_options: dict[str, Any], report: Report) -> None:
     """One video's results for the seeds whose output is missing (each seed's frames depend only on it)."""
-    from palette_kit.video.frames import restore_video
-
     todo = [(seed, path) for seed, path in zip(seeds, target.outputs) if overwrite or not path.exists()]
     report.skipped += [path for path in target.outputs if path.exists() and not overwrite]
     if not todo:
