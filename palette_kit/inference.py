@@ -19,6 +19,8 @@ from palette_kit.imageio import read_image, write_image
 from palette_kit.model import Palette
 from palette_kit.outputs import Target
 from palette_kit.tasks.base import Prepared
+from palette_kit.video import is_video
+from palette_kit.video.frames import restore_video
 
 #: What a file can fail with, from reading it to composing its result; the other files go on.
 FILE_ERRORS = (PaletteError, OSError, ValueError)
@@ -125,6 +127,8 @@ def run(model: Palette, targets: list[Target], seeds: list[int], steps: int | No
             report.skipped += target.outputs
             continue
         todo.append(target)
+    videos = [target for target in todo if is_video(target.source)]
+    todo = [target for target in todo if not is_video(target.source)]
     bar = tqdm(total=len(todo) * len(seeds), desc="samples", unit="sample", leave=False,
                 disable=None if todo else True)  # None: no bar when stderr is not a terminal
     restored_files = restore_files(model, [t.source for t in todo], seeds, steps, sampler, batch_size,
@@ -151,4 +155,23 @@ def run(model: Palette, targets: list[Target], seeds: list[int], steps: int | No
         if written:
             tqdm.write(f"{target.source} -> {', '.join(written)}")
     bar.close()
+    for target in videos:
+        _run_video(model, target, seeds, steps, sampler, overwrite, metadata, task_options, report)
     return report
+
+
+def _run_video(model: Palette, target: Target, seeds: list[int], steps: int | None, sampler: str | None,
+               overwrite: bool, metadata: dict[str, str], task_options: dict[str, Any], report: Report) -> None:
+    """One video's results for the seeds whose output is missing (each seed's frames depend only on it)."""
+    todo = [(seed, path) for seed, path in zip(seeds, target.outputs) if overwrite or not path.exists()]
+    report.skipped += [path for path in target.outputs if path.exists() and not overwrite]
+    if not todo:
+        return
+    try:
+        restore_video(model, target.source, [path for _, path in todo], [seed for seed, _ in todo], steps, sampler,
+                      task_options, metadata, target.compare)
+    except FILE_ERRORS as exc:
+        report.failed.append((str(target.source), str(exc)))
+        return
+    report.written += [path for _, path in todo]
+    tqdm.write(f"{target.source} -> {', '.join(str(path) for _, path in todo)}")

@@ -20,10 +20,11 @@ from PIL import Image
 
 from palette_kit.errors import InputError, PaletteError
 from palette_kit.imageio import read_metadata
+from palette_kit.video import VIDEO_SUFFIXES, is_video
 
 #: The part ``plan`` may put between ``NAME.TASK`` and the extension: ``sSEED`` or ``compare``.
 _VARIANT = re.compile(r"s-?\d+|compare")
-_EXTENSIONS = ("png", "jpg", "webp")
+_EXTENSIONS = ("png", "jpg", "webp", *(suffix[1:] for suffix in VIDEO_SUFFIXES))
 SOFTWARE = "palette-kit"
 
 
@@ -41,7 +42,12 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def made_by_palette_kit(path: Path) -> bool:
-    """Whether ``path`` carries palette-kit's provenance (read from the header: PNG text chunks come first)."""
+    """Whether ``path`` carries palette-kit's provenance (read from the header: PNG text chunks come first;
+    a video's container tags)."""
+    if is_video(path):
+        from palette_kit.video.io import read_tags
+
+        return read_tags(path).get("software", "").startswith(SOFTWARE)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -85,9 +91,9 @@ def drop_outputs(sources: list[Path], named: Iterable[str], tasks: Iterable[str]
 
 def plan(sources: list[Path], task: str, output: Path | None, seeds: list[int], ext: str,
          compare: bool) -> list[Target]:
-    """Output paths: beside each input (``NAME.TASK.EXT``), or under ``output`` mirroring the inputs'
-    folders below their common parent, or ``output`` itself for a single input and sample when it has a
-    suffix. Several samples add ``.sSEED``. InputError, before any work, when ``output`` names a file but
+    """Output paths: beside each input (``NAME.TASK.EXT``; a video's keep its suffix), or under ``output``
+    mirroring the inputs' folders below their common parent, or ``output`` itself for a single input and
+    sample when it has a suffix (a video's must be a video's). Several samples add ``.sSEED``. InputError, before any work, when ``output`` names a file but
     there are several results, or when an output would be an input or two inputs' outputs would coincide."""
     single_file = output is not None and bool(output.suffix) and not output.is_dir()
     if single_file and len(sources) * len(seeds) > 1:
@@ -102,8 +108,13 @@ def plan(sources: list[Path], task: str, output: Path | None, seeds: list[int], 
     targets = []
     for source, folder, stem in zip(sources, folders, stems):
         names = [f"{stem}.{task}" + (f".s{seed}" if len(seeds) > 1 else "") for seed in seeds]
-        outputs = [output] if single_file else [folder / f"{name}.{ext}" for name in names]
-        compare_path = outputs[0].with_name(f"{stem}.{task}.compare.png") if compare else None
+        kind = source.suffix.lower()[1:] if is_video(source) else ext  # a video's results: its own container
+        outputs = [output] if single_file else [folder / f"{name}.{kind}" for name in names]
+        if single_file and is_video(source) != is_video(output):
+            kind_of = "video" if is_video(source) else "picture"
+            raise InputError(f"--output {output}: the result of {source} is a {kind_of}; give a {kind_of} file name")
+        compare_kind = kind if is_video(source) else "png"
+        compare_path = outputs[0].with_name(f"{stem}.{task}.compare.{compare_kind}") if compare else None
         targets.append(Target(source, outputs, compare_path))
     _check(targets)
     return targets

@@ -9,8 +9,11 @@ import stat
 from pathlib import Path
 
 from palette_kit.errors import InputError, reason
+from palette_kit.video import VIDEO_SUFFIXES
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
+#: What ``collect_inputs`` takes from folders and globs: pictures and videos.
+INPUT_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -27,10 +30,10 @@ def list_images(root: Path) -> list[Path]:
 
 
 def collect_inputs(specs: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Expand command-line inputs into picture files, in order, without duplicates (same real file).
+    """Expand command-line inputs into picture and video files, in order, without duplicates (same real file).
 
     A file is kept whatever its suffix (reading tells if it is not a picture); a folder is searched recursively
-    for ``IMAGE_SUFFIXES`` files, in sorted order, following folder symlinks but never looping; a spec that does
+    for ``INPUT_SUFFIXES`` files, in sorted order, following folder symlinks but never looping; a spec that does
     not exist but contains ``*``, ``?`` or ``[`` is a glob pattern (``**`` recursive): matching pictures are kept
     and matching folders searched. Returns ``(paths, problems)``; problems are ``(spec or path, reason)`` for a
     spec that matches nothing (``no such file or folder``, ``no pictures in folder``, ``pattern matches no
@@ -61,7 +64,7 @@ def collect_inputs(specs: list[str]) -> tuple[list[Path], list[tuple[str, str]]]
                 match_kind, match_reason = _kind(Path(match))
                 if match_kind == "folder":
                     found += _walk(Path(match), add, problems, walked, ())
-                elif match_kind == "file" and Path(match).suffix.lower() in IMAGE_SUFFIXES:
+                elif match_kind == "file" and Path(match).suffix.lower() in INPUT_SUFFIXES:
                     add(Path(match))
                     found += 1
                 elif match_kind == "problem":
@@ -90,7 +93,7 @@ def _kind(path: Path) -> tuple[str, str]:
 
 def _walk(folder: Path, add, problems: list[tuple[str, str]], walked: dict[str, int],
           ancestors: tuple[str, ...]) -> int:
-    """Add the pictures under ``folder`` (sorted, depth first); returns how many were found (duplicates too)."""
+    """Add the pictures and videos under ``folder`` (sorted, depth first); returns how many were found (duplicates too)."""
     real = os.path.realpath(folder)
     if real in ancestors:
         problems.append((str(folder), "symlink loop"))
@@ -114,10 +117,10 @@ def _walk(folder: Path, add, problems: list[tuple[str, str]], walked: dict[str, 
             if entry.is_dir():
                 found += _walk(path, add, problems, walked, ancestors + (real,))
             elif entry.is_file():
-                if path.suffix.lower() in IMAGE_SUFFIXES:
+                if path.suffix.lower() in INPUT_SUFFIXES:
                     add(path)
                     found += 1
-            elif entry.is_symlink() and path.suffix.lower() in IMAGE_SUFFIXES:
+            elif entry.is_symlink() and path.suffix.lower() in INPUT_SUFFIXES:
                 problems.append((str(path), "broken symbolic link"))
         except PermissionError:
             problems.append((str(path), "permission denied"))

@@ -170,6 +170,22 @@ class Task(ABC):
     def prepare(self, image: np.ndarray, image_size: int, **options: Any) -> Prepared:
         """Turn a user's BGR picture into a condition at model resolution (``options``: ``infer_options``)."""
 
+    def carry(self, previous: np.ndarray, result: np.ndarray, frame: np.ndarray) -> Any | None:
+        """What a video's frame hands on to the next: from the ``previous`` input frame, its ``result`` (one
+        sample's) and the next input ``frame`` (all full-size BGR), anything ``prepare_frame`` takes as
+        ``carried`` for that frame (colorization: the result's colours moved along the optical flow).
+
+        Called once per frame and sample, never across a scene cut. ``None`` (the default): nothing is
+        carried, every frame is prepared on its own.
+        """
+        return None
+
+    def prepare_frame(self, frame: np.ndarray, image_size: int, carried: Any | None, index: int,
+                      **options: Any) -> Prepared:
+        """``prepare`` for frame ``index`` of a video, given what ``carry`` handed on from the frame before
+        (``None`` for the first frame, after a scene cut, or when nothing is carried). Default: ``prepare``."""
+        return self.prepare(frame, image_size, **options)
+
     def prepare_for_evaluation(self, image: np.ndarray, image_size: int, **options: Any) -> Prepared:
         """``prepare`` for a ground-truth picture; ``options`` (``eval_options``) may draw inputs a user would
         give (colorization: hints) from the truth. Default: ``prepare`` with its default options."""

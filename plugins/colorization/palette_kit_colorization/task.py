@@ -18,6 +18,7 @@ from palette_kit.imageio import resize, to_unit
 from palette_kit.lazy import lazy
 from palette_kit.tasks.base import Item, Option, Prepared, Task
 
+from palette_kit_colorization.flow import carried_colours
 from palette_kit_colorization.hints import Hints, evaluation_hints, point_hints, read_hints, training_hints
 from palette_kit_colorization.lab import bgr_to_lab, lab_to_bgr, lab_to_bgr_keeping_lightness, lightness
 from palette_kit_colorization.propagation import propagate
@@ -146,6 +147,19 @@ class Colorization(Task):
             return self._prepared(image, image_size, None)
         self.check_run_options({"hints": hints})
         return self._prepared(image, image_size, evaluation_hints(bgr_to_lab(image)[..., 1:], hints, seed=0))
+
+    def carry(self, previous: np.ndarray, result: np.ndarray, frame: np.ndarray) -> Hints | None:
+        """With hints, the previous result's colours moved along the optical flow onto the next frame, where
+        the flow is reliable (``flow.carried_colours``): the next frame's dense hints. Without: nothing."""
+        return carried_colours(previous, result, frame) if self.settings["hints"] else None
+
+    def prepare_frame(self, frame: np.ndarray, image_size: int, carried: Hints | None, index: int,
+                      **options: Any) -> Prepared:
+        """A frame with the colours carried from the one before as its hints; the hints given for a video
+        (``--hints``, ``--hint``) are the first frame's, whose colours then travel along the flow."""
+        if carried is not None:
+            return self._prepared(frame, image_size, carried)
+        return self.prepare(frame, image_size, **(options if index == 0 else {}))
 
     def check_run_options(self, options: dict[str, Any]) -> None:
         """Hints (``--hints``, ``--hint``) need a model trained with them."""

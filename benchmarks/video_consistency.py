@@ -1,0 +1,150 @@
+"""Flicker of colorized videos: colours carried along the optical flow against every frame on its own.
+
+Real colour videos (opencv-doc's ``vtest.avi``, ``Megamind.avi``, ``tree.avi``; see ../shared/data/README.md)
+and a synthetic pan/zoom over a still photo (opencv-doc's ``fruits.jpg``) are colorized from their lightness
+twice with the same model and seeds: once with propagation (``Task.carry``), once with every frame on its
+own. Per frame: ab MAE against the original (model units, as validation reports it) and mean CIEDE2000;
+per pair of frames, the temporal warp error of Lai et al. (ECCV 2018): the mean squared RGB difference
+(in [0, 1], reported x 1000) between output frame t and output frame t-1 warped by the flow of the
+*original* frames (DIS on their lightness), over the pixels the forward-backward check finds visible in
+both, and the colour part alone (mean |ab| difference on the same pixels, 8-bit Lab levels: every output
+keeps its frame's lightness, so the RGB error also holds the lightness's own, identical in both modes).
+The original video's own warp errors are the floor (lighting changes, flow errors).
+
+    python benchmarks/video_consistency.py --frames 20                     # fetches opencv-doc into a temp folder
+    python benchmarks/video_consistency.py --videos DIR --checkpoint HINT_MODEL --height 480
+
+A checkpoint trained without hints cannot use carried colours; it is then warm-started into a hint model
+(``Palette.warm_start``: the hint channels start at zero, so the network is the checkpoint's), whose
+carried colours act through the hint base and the hinted pixels only. The table says which.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from palette_kit.metrics.picture import mean_ciede2000
+from palette_kit.model import Palette
+from palette_kit.tasks import load_task
+from palette_kit.video.frames import restore_frames
+from palette_kit.video.io import Frame, VideoReader
+from palette_kit.video.synthetic import pan_zoom
+from palette_kit_colorization.flow import optical_flow, reliable, warp
+from palette_kit_colorization.lab import lightness
+
+DATA = "usr/share/doc/opencv-doc/examples/data"
+VIDEOS = ("vtest.avi", "Megamind.avi", "tree.avi")
+
+
+def fetch_opencv_doc(folder: Path) -> Path:
+    """opencv-doc's example data, unpacked from its Debian package into ``folder``."""
+    subprocess.run(["apt-get", "download", "opencv-doc"], cwd=folder, check=True, capture_output=True)
+    deb = next(folder.glob("opencv-doc_*.deb"))
+    subprocess.run(["dpkg", "-x", str(deb), str(folder / "x")], check=True)
+    return folder / "x" / DATA
+
+
+def read_frames(path: Path, count: int, height: int) -> list[np.ndarray]:
+    """The first ``count`` frames of a video, scaled to ``height`` (even width)."""
+    frames = []
+    with VideoReader(path) as reader:
+        for frame in reader:
+            h, w = frame.picture.shape[:2]
+            width = max(2, round(w * height / h / 2) * 2)
+            frames.append(cv2.resize(frame.picture, (width, height), interpolation=cv2.INTER_AREA))
+            if len(frames) == count:
+                break
+    return frames
+
+
+def warp_errors(outputs: list[np.ndarray], originals: list[np.ndarray]) -> tuple[float, float]:
+    """Lai et al.'s E_warp x 1000 (mean squared RGB difference in [0, 1] between output t and output t-1 warped
+    by the originals' flow, over pixels visible in both), and the same pixels' mean |ab| difference (8-bit
+    Lab levels): the colour part alone, since every output keeps its frame's lightness. Averaged over pairs."""
+    rgb, ab = [], []
+    for t in range(1, len(outputs)):
+        before, after = lightness(originals[t - 1]), lightness(originals[t])
+        backward, forward = optical_flow(after, before), optical_flow(before, after)
+        seen = reliable(backward, forward)
+        moved = warp(outputs[t - 1].astype(np.float32) / 255, backward)
+        rgb.append(float(np.square(outputs[t].astype(np.float32) / 255 - moved).sum(-1)[seen].mean()))
+        colours = [cv2.cvtColor(o, cv2.COLOR_BGR2LAB)[..., 1:].astype(np.float32) for o in outputs[t - 1:t + 1]]
+        ab.append(float(np.abs(colours[1] - warp(colours[0], backward)).sum(-1)[seen].mean()))
+    return 1000 * float(np.mean(rgb)), float(np.mean(ab))
+
+
+def hint_model(checkpoint: Path | None) -> tuple[Palette, str]:
+    """The checkpoint (default: the bundled model) as a model that takes hints, and how it was made."""
+    checkpoint = checkpoint or load_task("colorization").default_checkpoint
+    model = Palette.load(checkpoint)
+    if model.task.settings["hints"]:
+        return model, f"{checkpoint} (trained with hints)"
+    config = model.config
+    config["task"]["options"] = {**config["task"]["options"], "hints": True}
+    config["unet"]["in_channels"] += 3  # the hint base (ab) and mask
+    warm = Palette.from_config(config)
+    warm.warm_start(model)
+    warm.net.eval()
+    return warm, f"{checkpoint} (trained without hints; warm-started into a hint model)"
+
+
+def measure(model: Palette, frames: list[np.ndarray], carry: bool, steps: int | None) -> dict[str, float]:
+    task = model.task
+    if not carry:
+        task.carry = lambda previous, result, frame: None
+    try:
+        start = time.perf_counter()
+        outputs = [results[0] for _, _, results in
+                   restore_frames(model, (Frame(f, i) for i, f in enumerate(frames)), [0], steps)]
+        seconds = time.perf_counter() - start
+    finally:
+        task.__dict__.pop("carry", None)
+    rgb, ab = warp_errors(outputs, frames)
+    return {"ab_mae": float(np.mean([task.metrics(o, f)["ab_mae"] for o, f in zip(outputs, frames)])),
+            "ciede2000": float(np.mean([mean_ciede2000(o, f) for o, f in zip(outputs, frames)])),
+            "warp_error": rgb, "ab_warp": ab, "fps": len(frames) / seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", type=Path, default=None, help="colorization model (default: the bundled one)")
+    parser.add_argument("--videos", type=Path, default=None, help="folder with the videos (default: fetch opencv-doc)")
+    parser.add_argument("--frames", type=int, default=20, help="frames per video")
+    parser.add_argument("--height", type=int, default=240, help="frames scaled to this height")
+    parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the checkpoint's)")
+    args = parser.parse_args()
+    torch.set_grad_enabled(False)
+    model, made = hint_model(args.checkpoint)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = args.videos or fetch_opencv_doc(Path(tmp))
+        clips = {name: read_frames(data / name, args.frames, args.height) for name in VIDEOS}
+        photo = cv2.imread(str(data / "fruits.jpg"))
+        height = args.height
+        clips["pan/zoom fruits.jpg"] = pan_zoom(photo, args.frames, height, round(height * 4 / 3 / 2) * 2)
+    print(f"model: {made}; {args.frames} frames per video at {args.height} px; "
+          f"steps {args.steps or model.sampling.steps}; warp error x 1000 (Lai et al. 2018)")
+    print(f"{'video':<22} {'mode':<12} {'ab_mae':>7} {'ciede2000':>9} {'warp_err':>9} {'ab_warp':>8} {'fps':>6}")
+    for name, frames in clips.items():
+        floor = warp_errors(frames, frames)
+        print(f"{name:<22} {'original':<12} {'':>7} {'':>9} {floor[0]:9.3f} {floor[1]:8.3f}")
+        rows = {mode: measure(model, frames, mode == "propagated", args.steps)
+                for mode in ("independent", "propagated")}
+        for mode, row in rows.items():
+            print(f"{name:<22} {mode:<12} {row['ab_mae']:7.4f} {row['ciede2000']:9.3f} {row['warp_error']:9.3f} "
+                  f"{row['ab_warp']:8.3f} {row['fps']:6.2f}")
+        lower = [100 * (1 - rows["propagated"][k] / max(rows["independent"][k], 1e-12))
+                 for k in ("warp_error", "ab_warp")]
+        print(f"{'':<22} with propagation: warp error {lower[0]:.0f}% lower, ab warp error {lower[1]:.0f}% lower")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

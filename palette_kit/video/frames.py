@@ -1,0 +1,112 @@
+"""A video through any task, frame by frame: each frame is prepared, sampled and finished as a picture is,
+with the same noise seed for every frame, and with whatever the task carries from one frame to the next
+(``Task.carry`` -> ``Task.prepare_frame``); a detected scene cut starts afresh. Results are written as
+they come (``VideoWriter``), so memory does not grow with the video's length.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from palette_kit.model import Palette
+from palette_kit.tasks.base import Prepared
+from palette_kit.video.io import Frame, VideoReader, VideoWriter
+
+#: A scene cut: the Bhattacharyya distance between consecutive frames' gray histograms is above this.
+SCENE_CUT = 0.5
+HISTOGRAM_BINS = 32
+#: White gap between the panels of a side-by-side comparison video (even: keeps 4:2:0 widths even).
+SPACER = 4
+
+
+def gray_histogram(picture: np.ndarray) -> np.ndarray:
+    """The normalised histogram of a BGR picture's gray levels."""
+    gray = cv2.cvtColor(picture, cv2.COLOR_BGR2GRAY)
+    histogram = cv2.calcHist([gray], [0], None, [HISTOGRAM_BINS], [0, 256])
+    return histogram / max(float(histogram.sum()), 1.0)
+
+
+def scene_cut(previous: np.ndarray, histogram: np.ndarray) -> bool:
+    """Whether two consecutive frames' ``gray_histogram`` s differ as across a cut, not as within a shot."""
+    return cv2.compareHist(previous, histogram, cv2.HISTCMP_BHATTACHARYYA) > SCENE_CUT
+
+
+@dataclass
+class _Previous:
+    picture: np.ndarray
+    histogram: np.ndarray
+    results: list[np.ndarray]
+
+
+def side_by_side(panels: list[np.ndarray]) -> np.ndarray:
+    """Pictures of one height side by side with white gaps (a comparison video's frame)."""
+    spacer = np.full((panels[0].shape[0], SPACER, 3), 255, np.uint8)
+    return np.concatenate([p for panel in panels for p in (panel, spacer)][:-1], axis=1)
+
+
+def restore_frames(model: Palette, frames: Iterable[Frame], seeds: list[int], steps: int | None = None,
+                   sampler: str | None = None, options: dict[str, Any] | None = None
+                   ) -> Iterator[tuple[Frame, Prepared, list[np.ndarray]]]:
+    """Every frame with its preparation (the first seed's) and one result per seed, in order.
+
+    Each seed's results form their own chain: frame t of seed k is prepared with what the task carries from
+    frame t-1 of seed k, and sampled with a generator seeded with k, the same for every frame.
+    """
+    task = model.task
+    device = model.runtime.device if model.runtime is not None else torch.device("cpu")
+    previous = None
+    for index, frame in enumerate(frames):
+        histogram = gray_histogram(frame.picture)
+        fresh = previous is None or scene_cut(previous.histogram, histogram)
+        carried = [None if fresh else task.carry(previous.picture, result, frame.picture)
+                   for result in (previous.results if previous else [None] * len(seeds))]
+        prepared = [task.prepare_frame(frame.picture, model.condition_size, c, index, **(options or {}))
+                    for c in carried]
+        y_cond = torch.stack([p.y_cond for p in prepared]).to(device)
+        generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+        y_0 = model.sample(y_cond, steps, sampler, generators).cpu()
+        results = [task.finish(p, y) for p, y in zip(prepared, y_0)]
+        yield frame, prepared[0], results
+        previous = _Previous(frame.picture, histogram, results)
+
+
+def restore_video(model: Palette, source: Path, outputs: list[Path], seeds: list[int], steps: int | None,
+                  sampler: str | None, options: dict[str, Any], metadata: dict[str, str],
+                  compare: Path | None = None) -> None:
+    """Write one result video per seed to ``outputs`` (and the side-by-side ``compare`` video: input | results),
+    all or none: a failure (``InputError`` for a bad video) leaves none of them, nor a temporary file."""
+    writers: list[VideoWriter] = []
+    with VideoReader(source) as reader:
+        info = reader.info
+        bar = tqdm(total=info.frames or None, desc=source.name, unit="frame", leave=False, disable=None)
+        try:
+            for frame, prepared, results in restore_frames(model, reader, seeds, steps, sampler, options):
+                baseline = model.task.baseline(prepared)
+                panels = [frame.picture if baseline is None else baseline, *results]
+                if not writers:
+                    writers = [VideoWriter(path, source, info, frame.rotation, {**metadata, "seed": str(seed),
+                                                                                "input": source.name})
+                               for path, seed in zip(outputs, seeds)]
+                    if compare is not None:
+                        width = sum(p.shape[1] for p in panels) + SPACER * (len(panels) - 1)
+                        writers.append(VideoWriter(compare, source, info, frame.rotation, metadata, width))
+                for writer, result in zip(writers, results):
+                    writer.write(result, frame.pts)
+                if compare is not None:
+                    writers[-1].write(side_by_side(panels), frame.pts)
+                bar.update()
+            for writer in writers:
+                writer.commit()
+        except BaseException:
+            for writer in writers:
+                writer.abort()
+            raise
+        finally:
+            bar.close()

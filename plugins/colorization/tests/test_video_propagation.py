@@ -1,0 +1,90 @@
+"""Colours carried along the optical flow from frame to frame: the flow's checks, the carry hook of a
+hint model (and none without hints), first-frame hints, and steadier colours in a colorized video."""
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from palette_kit.model import Palette
+from palette_kit.testing import synthetic_photo
+from palette_kit.video.frames import restore_video
+from palette_kit.video.io import VideoReader
+from palette_kit.video.synthetic import pan_zoom, write_video
+from palette_kit_colorization import Colorization
+from palette_kit_colorization.flow import carried_colours, optical_flow, reliable, warp
+from palette_kit_colorization.lab import bgr_to_lab, lightness
+
+
+def _textured(seed: int, h: int = 96, w: int = 128) -> np.ndarray:
+    """A colour photo with texture everywhere (optical flow needs some)."""
+    rng = np.random.default_rng(seed)
+    noise = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3)).astype(np.uint8), (0, 0), 2)
+    return ((synthetic_photo(rng, h, w).astype(np.uint16) + noise) // 2).astype(np.uint8)
+
+
+def test_a_shifted_frame_gets_the_previous_colours_where_it_was_seen():
+    photo = _textured(0)
+    before, after = photo[:, 4:-4], photo[:, :-8]  # the camera moves 4 px left: content moves right
+    hints = carried_colours(before, before, after)
+    inner = hints.mask[8:-8, 12:-8]
+    assert inner.mean() > 0.9 and not hints.mask[:, :2].any()  # the new strip on the left is left to the model
+    true_ab = bgr_to_lab(after)[..., 1:]
+    assert np.abs(hints.ab[hints.mask] - true_ab[hints.mask]).mean() * 127.5 < 1.5
+
+
+def test_the_forward_backward_check_finds_occlusions():
+    h, w = 40, 50
+    backward = np.zeros((h, w, 2), np.float32)
+    forward = np.zeros((h, w, 2), np.float32)
+    backward[10:20, 10:20] = (5, 0)  # these pixels say they come from 5 px to the right ...
+    assert reliable(backward, forward)[:5].all()
+    assert not reliable(backward, forward)[12:18, 12:18].any()  # ... where no forward flow comes from
+    forward[10:20, 15:25] = (-5, 0)
+    assert reliable(backward, forward)[12:18, 12:18].all()
+    assert np.allclose(warp(np.arange(w, dtype=np.float32)[None].repeat(h, 0), backward)[15, 12], 17)
+    assert optical_flow(np.zeros((h, w), np.uint8), np.zeros((h, w), np.uint8)).shape == (h, w, 2)
+
+
+def test_only_a_hint_model_carries_and_given_hints_are_the_first_frames():
+    frames = pan_zoom(_textured(1), 2, 24, 32)
+    assert Colorization().carry(frames[0], frames[0], frames[1]) is None
+    task = Colorization(hints=True)
+    carried = task.carry(frames[0], frames[0], frames[1])
+    assert carried.count > 0
+    assert task.prepare_frame(frames[1], 16, carried, 1).context["hints"] is carried
+    first = task.prepare_frame(frames[0], 16, None, 0, hint=("3,3,red",)).context["hints"]
+    assert first.mask[3, 3] and task.prepare_frame(frames[1], 16, None, 5, hint=("3,3,red",)).context["hints"] is None
+
+
+@pytest.fixture(scope="module")
+def hint_checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("video-hints") / "ckpt"
+    torch.manual_seed(0)
+    Palette.create(Colorization(hints=True), "tiny", steps=2).save(path)
+    return path
+
+
+def _ab(path) -> list[np.ndarray]:
+    with VideoReader(path) as reader:
+        return [bgr_to_lab(frame.picture)[..., 1:] * 127.5 for frame in reader]
+
+
+def test_carried_colours_make_a_video_steadier(tmp_path, hint_checkpoint):
+    clip = tmp_path / "pan.mp4"
+    write_video(clip, pan_zoom(_textured(2, 192, 256), 6, 48, 64, zoom=1.1, pan=0.1), audio=False)
+    model = Palette.load(hint_checkpoint)
+    restore_video(model, clip, [tmp_path / "carried.mp4"], [0], None, None, {}, {})
+    model.task.carry = lambda previous, result, frame: None  # every frame on its own, the same seed
+    restore_video(model, clip, [tmp_path / "independent.mp4"], [0], None, None, {}, {})
+    with VideoReader(clip) as reader:
+        given = [lightness(frame.picture) for frame in reader]
+    change = {}
+    for name in ("carried", "independent"):  # Lai et al.'s warp error of ab, along the input's own flow
+        ab = _ab(tmp_path / f"{name}.mp4")
+        errors = []
+        for t in range(1, len(ab)):
+            backward, forward = optical_flow(given[t], given[t - 1]), optical_flow(given[t - 1], given[t])
+            seen = reliable(backward, forward)
+            errors.append(np.abs(ab[t] - warp(ab[t - 1], backward))[seen].mean())
+        change[name] = float(np.mean(errors))
+    assert change["carried"] < 0.5 * change["independent"], change
