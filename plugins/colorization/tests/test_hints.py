@@ -128,6 +128,13 @@ def hint_checkpoint(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def plain_checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("plain") / "ckpt"
+    Palette.create(Colorization(), "tiny", steps=2).save(path)
+    return path
+
+
 def test_infer_applies_points_and_layers_and_keeps_hinted_colours(tmp_path, hint_checkpoint):
     photo = synthetic_photo(np.random.default_rng(5), 48, 64)
     write_image(tmp_path / "p.png", photo)
@@ -143,22 +150,23 @@ def test_infer_applies_points_and_layers_and_keeps_hinted_colours(tmp_path, hint
     assert np.abs(out[20, 30, 1:] - colour).max() * 127.5 < 3
 
 
-def test_hint_errors_are_one_line(tmp_path, hint_checkpoint):
+def test_hint_errors_are_one_line(tmp_path, hint_checkpoint, plain_checkpoint):
     write_image(tmp_path / "p.png", synthetic_photo(np.random.default_rng(6), 48, 64))
     outside = run_cli("infer", "--task", "colorization", "--checkpoint", hint_checkpoint, "--hint", "99,5,red",
                       tmp_path / "p.png")
     assert "outside the 64 x 48 picture" in outside.stderr and "Traceback" not in outside.stderr
-    no_hints = run_cli("infer", "--task", "colorization", "--hint", "5,5,red", tmp_path / "p.png")
+    no_hints = run_cli("infer", "--task", "colorization", "--checkpoint", plain_checkpoint, "--hint", "5,5,red",
+                       tmp_path / "p.png")
     assert_one_line_error(no_hints, "trained without colour hints")
 
 
-def test_evaluate_draws_seeded_hints_against_levins_baseline(tmp_path, hint_checkpoint):
+def test_evaluate_draws_seeded_hints_against_levins_baseline(tmp_path, hint_checkpoint, plain_checkpoint):
     for i in range(2):
         write_image(tmp_path / "data" / f"{i}.png", synthetic_photo(np.random.default_rng(10 + i), 40, 40))
     runs = [run_cli("evaluate", "--task", "colorization", "--checkpoint", hint_checkpoint, "--data", tmp_path / "data",
                     "--hints", "5", "--out", tmp_path / f"e{i}") for i in range(2)]
     assert all(r.returncode == 0 for r in runs), runs[0].stderr
     assert (tmp_path / "e0" / "metrics.csv").read_text() == (tmp_path / "e1" / "metrics.csv").read_text()
-    no_hints = run_cli("evaluate", "--task", "colorization", "--data", tmp_path / "data", "--hints", "5",
-                       "--out", tmp_path / "e2")
+    no_hints = run_cli("evaluate", "--task", "colorization", "--checkpoint", plain_checkpoint, "--data",
+                       tmp_path / "data", "--hints", "5", "--out", tmp_path / "e2")
     assert_one_line_error(no_hints, "trained without colour hints")
