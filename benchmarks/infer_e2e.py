@@ -47,13 +47,13 @@ def run_infer(picture: Path, extra: list[str]) -> tuple[float, float]:
 
 def warm_128(steps: int | None, sampler: str | None, repeats: int = 5) -> float:
     """Median seconds of one 128 px colorization in a process that has the model loaded."""
-    task = Colorization()
-    model = Palette.load(task.default_checkpoint)
+    model = Palette.load(Colorization.default_checkpoint)
+    task = model.task  # with the options it was trained with (hints)
     picture = cv2.resize(cv2.imread(str(SAMPLE)), (128, 128), interpolation=cv2.INTER_AREA)
     times = []
     for seed in range(repeats + 1):
         start = time.perf_counter()
-        prepared = task.prepare(picture, model.image_size)
+        prepared = task.prepare(picture, model.condition_size)
         y_0 = model.sample(prepared.y_cond[None], steps, sampler, [torch.Generator().manual_seed(seed)])
         task.finish(prepared, y_0[0])
         times.append(time.perf_counter() - start)
