@@ -1,6 +1,7 @@
 """The CLI starts without torch: ``--help`` and ``tasks`` import only click and light modules (the plugins
 bind torch and OpenCV with ``palette_kit.lazy``); every option has help text;
 the choices the CLI offers are the ones the implementing modules know."""
+import json
 import subprocess
 import sys
 
@@ -10,39 +11,34 @@ import palette_kit.choices as choices
 from palette_kit.cli import main
 
 HEAVY = ("torch", "diffusers", "cv2", "wandb", "safetensors")
+#: Runs the commands given as JSON in argv[1], then prints their output and, last, which of the modules
+#: named after it were really loaded (a lazy placeholder of ``palette_kit.lazy`` does not count).
 PROBE = """
-import sys
+import json, sys
 from palette_kit.cli import main
-for args in (["--help"], ["train", "--help"], ["infer", "--help"], ["evaluate", "--help"]):
+for args in json.loads(sys.argv[1]):
     try:
         main(args, standalone_mode=False)
     except SystemExit:
         pass
-print(" ".join(m for m in sys.argv[1:] if type(sys.modules.get(m)).__name__ == "module"))
+print(" ".join(m for m in sys.argv[2:] if type(sys.modules.get(m)).__name__ == "module"))
 """
+
+
+def _run_probe(*commands: list[str]) -> list[str]:
+    """The output lines of ``commands`` run in a fresh interpreter, the last one naming the heavy modules loaded."""
+    done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(commands), *HEAVY], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
 
 
 def test_help_imports_nothing_heavy():
-    done = subprocess.run([sys.executable, "-c", PROBE, *HEAVY], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1] == "", f"--help imported {done.stdout.splitlines()[-1]}"
-
-
-TASKS_PROBE = """
-import sys
-from palette_kit.cli import main
-try:
-    main(["tasks"], standalone_mode=False)
-except SystemExit:
-    pass
-print(" ".join(m for m in sys.argv[1:] if type(sys.modules.get(m)).__name__ == "module"))
-"""
+    loaded = _run_probe(["--help"], ["train", "--help"], ["infer", "--help"], ["evaluate", "--help"])[-1]
+    assert loaded == "", f"--help imported {loaded}"
 
 
 def test_tasks_lists_every_plugin_without_loading_torch_or_opencv():
-    done = subprocess.run([sys.executable, "-c", TASKS_PROBE, *HEAVY], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    *listing, loaded = done.stdout.splitlines()
+    *listing, loaded = _run_probe(["tasks"])
     assert {line.split()[0] for line in listing} >= {"colorization", "inpainting", "uncropping", "jpeg-restoration"}
     assert loaded == "", f"tasks loaded {loaded}"
 
