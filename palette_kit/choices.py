@@ -8,7 +8,7 @@ and ``tests/test_cli_startup.py`` checks that the presets, schedules and dtypes 
 #: UNet presets (``palette_kit.nn.unet.PRESETS``).
 PRESETS = ("tiny", "small", "seed")
 #: Noise-schedule presets (``palette_kit.diffusion.presets.SCHEDULES``).
-SCHEDULES = ("palette", "seed")
+SCHEDULES = ("palette", "ddpm", "seed")
 #: Samplers: DDPM ancestral with our linear schedule or diffusers', DDIM, DPM-Solver++ (``make_scheduler``).
 SAMPLERS = ("linear", "ddpm", "ddim", "dpmsolver")
 #: What the backbone predicts (``palette_kit.diffusion.denoiser``).

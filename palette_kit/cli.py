@@ -1,4 +1,5 @@
-"""The ``palette-kit`` command: ``tasks``, ``train``, ``infer`` and ``evaluate``. It knows no task by name.
+"""The ``palette-kit`` command: ``tasks``, ``train``, ``infer``, ``evaluate`` and ``distill`` (from
+``palette_kit.distillation``). It knows no task by name.
 
 Start-up stays well under a second: this module imports only click and light palette-kit modules;
 torch and everything built on it are imported inside the commands that need them.
@@ -16,6 +17,7 @@ import click
 from palette_kit import __version__
 from palette_kit.choices import (DEVICES, DTYPES, ENCODERS, MIXED_PRECISION, PREDICTIONS, PRESETS, SAMPLERS,
                                  SCHEDULES)
+from palette_kit.distillation.command import distill
 from palette_kit.errors import CheckpointError, InputError, PaletteError, file_problem
 from palette_kit.task_params import TaskChoice, TaskCommand
 from palette_kit.tasks import load_task, task_names
@@ -53,6 +55,9 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="palette-kit")
 def main() -> None:
     """Palette-style image-to-image diffusion; tasks come from plugins."""
+
+
+main.add_command(distill)
 
 
 @main.command()

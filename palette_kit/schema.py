@@ -82,6 +82,22 @@ class EncoderSection(_Section):
     weights_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
+class DistillationSection(_Section):
+    """How a distilled student was made (``palette_kit.distillation.rounds.Distillation.record``)."""
+
+    method: Literal["progressive"]
+    teacher_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    teacher_steps: Annotated[int, Field(ge=2, le=100_000)]
+    rounds: Annotated[list[Annotated[int, Field(ge=1, le=100_000)]], Field(min_length=1, max_length=32)]
+    epochs_per_round: Annotated[int, Field(ge=1)]
+    samples_per_epoch: Optional[Annotated[int, Field(ge=1)]] = None
+    batch_size: Annotated[int, Field(ge=1)]
+    lr: float
+    ema_decay: float
+    seed: int
+    seconds: Annotated[float, Field(ge=0)]
+
+
 class CheckpointConfig(BaseModel):
     """A whole ``config.json``; other top-level keys (a recipe, an epoch) may only hold plain values."""
 
@@ -94,6 +110,7 @@ class CheckpointConfig(BaseModel):
     sampling: SamplingSection
     prediction: Literal[PREDICTIONS] = "eps"  # type: ignore[valid-type]
     encoder: Optional[EncoderSection] = None
+    distillation: Optional[DistillationSection] = None
     weights_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
     @model_validator(mode="after")

@@ -25,6 +25,18 @@ def eps_from_output(out: torch.Tensor, y_t: torch.Tensor, gamma: torch.Tensor, p
     return g.sqrt() * out + (1 - g).sqrt() * y_t
 
 
+def y_0_from_output(out: torch.Tensor, y_t: torch.Tensor, gamma: torch.Tensor, prediction: str) -> torch.Tensor:
+    """The clean target that the backbone's output ``out`` stands for at noise level ``gamma`` (B,), unclipped.
+
+    For v, ``y_0 = sqrt(gamma) y_t - sqrt(1 - gamma) v`` stays exact as gamma goes to 0, where going through
+    eps would divide by ``sqrt(gamma)`` (what distillation's few-step students need).
+    """
+    g = gamma.reshape(-1, 1, 1, 1).to(out.dtype)
+    if prediction == "eps":
+        return (y_t - (1 - g).sqrt() * out) / g.sqrt()
+    return g.sqrt() * y_t - (1 - g).sqrt() * out
+
+
 def squared_error(eps_hat: torch.Tensor, eps: torch.Tensor, gamma: torch.Tensor, prediction: str) -> torch.Tensor:
     """The training loss per element of an eps estimate, in the units of ``prediction``.
 
@@ -51,8 +63,12 @@ class EpsModel(nn.Module):
         self.prediction = prediction
 
     def forward(self, y_t: torch.Tensor, y_cond: torch.Tensor, gamma: torch.Tensor,
-                context: list[torch.Tensor] | None = None) -> torch.Tensor:
-        """``context``: the backbone's per-level feature maps of the condition, if it takes them."""
+                context: list[torch.Tensor] | None = None, output: str = "eps") -> torch.Tensor:
+        """The predicted eps, or with ``output="y_0"`` the predicted clean target (unclipped; a keyword
+        rather than a method so that it goes through DistributedDataParallel too). ``context``: the
+        backbone's per-level feature maps of the condition, if it takes them."""
         x, gamma_b = torch.cat([y_cond, y_t], dim=1), gamma.to(y_t.dtype).reshape(-1)
         out = self.backbone(x, gamma_b) if context is None else self.backbone(x, gamma_b, context)
+        if output == "y_0":
+            return y_0_from_output(out, y_t, gamma, self.prediction)
         return eps_from_output(out, y_t, gamma, self.prediction)

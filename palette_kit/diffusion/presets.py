@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from palette_kit.diffusion.schedule import LinearSchedule
 
 
-
 @dataclass(frozen=True)
 class Schedule:
     """A linear beta schedule of ``num_train_timesteps`` steps from ``beta_start`` to ``beta_end``."""
@@ -73,6 +72,10 @@ class Sampling:
 SCHEDULES: dict[str, Schedules] = {
     # Palette (Saharia et al. 2022): train on 2000 steps, sample on 1000 steps; both reach pure noise.
     "palette": Schedules(train=Schedule(2000, 1e-6, 1e-2), sample=Schedule(1000, 1e-4, 0.09)),
+    # DDPM (Ho et al. 2020): 1000 steps of betas 1e-4..0.02 for both; gamma_T is 4e-5, and DDIM's evenly spaced
+    # few steps spread over log-SNR (-10 to 0 in 4 steps), where Palette's waste their first half on pure
+    # noise: the sampling schedule of distilled students.
+    "ddpm": Schedules(train=Schedule(1000, 1e-4, 2e-2), sample=Schedule(1000, 1e-4, 2e-2)),
     # The tutorial's 20 steps for both: gamma_T is about 0.39, so training never sees pure noise.
     "seed": Schedules(train=Schedule(20, 1e-4, 0.09), sample=Schedule(20, 1e-4, 0.09)),
 }

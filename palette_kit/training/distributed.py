@@ -33,6 +33,11 @@ class World:
             dist.all_reduce(values)
         return values
 
+    def barrier(self) -> None:
+        """Wait until every process gets here (nothing to wait for in a world of one)."""
+        if self.size > 1:
+            dist.barrier()
+
     def identical(self, tensors: list[torch.Tensor]) -> bool:
         """Whether every process holds exactly rank 0's ``tensors`` (a check that DDP kept them in step)."""
         if self.size == 1:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -27,6 +27,9 @@ from palette_kit.training.ema import EMA
 from palette_kit.training.order import EpochOrder
 from palette_kit.training.state import TrainingState, capture_rng, prune, restore_rng, save_state
 from palette_kit.training.tracking import Run
+
+#: A training objective: (net, y_0, y_cond, generator, context) -> scalar loss, e.g. ``PaletteLoss``.
+Loss = Callable[..., torch.Tensor]
 
 
 @dataclass
@@ -69,10 +72,12 @@ def _batches(loader: Iterable[dict], device: torch.device) -> Iterator[tuple[tor
 
 
 @torch.no_grad()
-def validation_loss(model: Palette, loader: DataLoader, device: torch.device, seed: int) -> tuple[float, int]:
-    """Summed loss over ``loader`` with fixed noise, so epochs compare, and the number of items."""
+def validation_loss(model: Palette, loader: DataLoader, device: torch.device, seed: int,
+                    loss_fn: Loss | None = None) -> tuple[float, int]:
+    """Summed ``loss_fn`` (default: the model's) over ``loader`` with fixed noise, so epochs compare, and
+    the number of items."""
     model.net.eval()
-    loss_fn, generator = model.loss(), torch.Generator(device=device).manual_seed(seed)
+    loss_fn, generator = loss_fn or model.loss(), torch.Generator(device=device).manual_seed(seed)
     total, count = 0.0, 0
     for y_0, y_cond in _batches(loader, device):
         y_cond, y_0, context = model.inputs(y_cond, y_0)
@@ -107,7 +112,7 @@ class Trainer:
     """One training run of ``model`` on this process's share of the data; see ``train``."""
 
     def __init__(self, model: Palette, train_data: Dataset, val_data: Dataset, settings: TrainSettings,
-                 run: Run | None, world: World) -> None:
+                 run: Run | None, world: World, loss_fn: Loss | None = None) -> None:
         if world.is_main and run is None:
             raise ValueError("rank 0 needs a Run: it writes the run folder")
         self.model, self.settings, self.run, self.world = model, settings, run, world
@@ -124,7 +129,7 @@ class Trainer:
         self.lr_schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _warmup(settings.warmup_steps))
         self.scaler = torch.amp.GradScaler(device.type, enabled=settings.mixed_precision == "fp16")
         self.autocast = Runtime(device, DTYPES[MIXED_PRECISION[settings.mixed_precision]]).autocast
-        self.loss_fn = model.loss()
+        self.loss_fn = loss_fn or model.loss()
         samples = settings.samples_per_epoch or len(train_data)
         self.order = EpochOrder(len(train_data), samples, settings.seed, world.rank, world.size)
         val_share = Subset(val_data, range(world.rank, len(val_data), world.size))
@@ -249,7 +254,7 @@ class Trainer:
     def _end_epoch(self, epoch: int, start: float) -> None:
         """Validate with the EMA weights (metrics summed over processes); rank 0 logs and saves best/last."""
         s, p, world = self.settings, self.progress, self.world
-        val_loss, val_count = validation_loss(self.ema_model, self.val_loader, world.device, s.seed)
+        val_loss, val_count = validation_loss(self.ema_model, self.val_loader, world.device, s.seed, self.loss_fn)
         if self.val_few:
             y_cond, y_hat, y_0 = restore_validation(self.ema_model, self.val_few, s.val_samples, s.sample_steps,
                                                     world.device, s.seed + 1000 * world.rank)
@@ -279,13 +284,15 @@ class Trainer:
 
 
 def train(model: Palette, train_data: Dataset, val_data: Dataset, settings: TrainSettings, run: Run | None,
-          world: World = World(), resume: TrainingState | None = None) -> TrainResult:
+          world: World = World(), resume: TrainingState | None = None, loss_fn: Loss | None = None) -> TrainResult:
     """Train ``model`` in place; at the end (on rank 0) it holds the weights of the best epoch by validation MAE.
+
+    ``loss_fn``: the objective (default: ``model.loss()``, Palette's; distillation passes its own).
 
     ``run`` writes the run folder and wandb; only rank 0 has one. ``resume``: a training checkpoint's
     state (``load_state``), checked against ``model`` (``check_compatible``) by the caller.
     """
-    trainer = Trainer(model, train_data, val_data, settings, run, world)
+    trainer = Trainer(model, train_data, val_data, settings, run, world, loss_fn)
     if resume is not None:
         trainer.resume(resume)
     return trainer.fit()

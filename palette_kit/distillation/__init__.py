@@ -1,0 +1,1 @@
+"""Few-step students of any palette-kit model: progressive distillation and its command."""
