@@ -68,7 +68,7 @@ class Palette:
         frozen = None
         if encoder is not None:
             spec = encoder_spec(encoder)
-            if task.encoder_picture(torch.zeros(1, task.cond_channels, 2, 2)) is None:
+            if task.encoder_picture(torch.zeros(1, task.cond_channels, 2, 2, device="cpu")) is None:
                 raise InputError(f"task {task.name!r} cannot use an encoder: it defines no encoder_picture")
             unet = replace(unet, context_channels=tuple(spec.channels[i] for i in spec.assign(unet.level_sizes)))
             frozen = FrozenEncoder(spec)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from palette_kit.checkpoint import read_config
-from palette_kit.diffusion.ddim import StridedDDIMScheduler
+from palette_kit.diffusion.ddim import DDIM
 from palette_kit.diffusion.eps_model import EpsModel
 from palette_kit.diffusion.presets import schedule_preset
 from palette_kit.distillation.loss import DistillationLoss, StudentGrid, ddim_step
@@ -44,8 +44,7 @@ class ConstantY0(torch.nn.Module):
 def test_grid_is_the_ddim_schedulers_and_matches_the_schedule_at_integer_steps():
     gammas = schedule_preset("ddpm").sample.gammas()
     grid = StudentGrid(gammas, 4)
-    ddim = StridedDDIMScheduler(num_train_timesteps=1000, beta_start=1e-4, beta_end=2e-2, beta_schedule="linear",
-                                timestep_spacing="trailing", set_alpha_to_one=True)
+    ddim = DDIM(gammas)
     ddim.set_timesteps(4)
     k = torch.arange(4, 0, -1)
     gamma_t, _, gamma_s = grid.interval(k)

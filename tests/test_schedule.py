@@ -230,6 +230,33 @@ class TestDDIMScheduler(ScheduleContract):
         """DDIM's step always jumps by T // steps: it starts at steps * (T // steps) - 1, within T mod steps."""
         return steps * (1000 // steps) - 1
 
+    @pytest.mark.parametrize("steps", [4, 7, 10])
+    def test_matches_diffusers_ddim_step_by_step(self, steps):
+        """Ours against diffusers' DDIMScheduler (eta 0, clip, set_alpha_to_one) on the timesteps its step jumps
+        between, with eps large enough that the clip of y_0 matters."""
+        ours = self.make()
+        theirs = DDIMScheduler(**SAMPLE_CONFIG, beta_schedule="linear", clip_sample=True, set_alpha_to_one=True)
+        ours.set_timesteps(steps)
+        theirs.set_timesteps(steps)
+        theirs.timesteps = ours.timesteps.clone()
+        generator = torch.Generator().manual_seed(0)
+        y_a = y_b = torch.randn(2, 2, 8, 8, generator=generator)
+        for t in ours.timesteps:
+            eps = 1.5 * torch.randn(2, 2, 8, 8, generator=generator)
+            a, b = ours.step(eps, t, y_a), theirs.step(eps, t, y_b)
+            torch.testing.assert_close(a.pred_original_sample, b.pred_original_sample, rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(a.prev_sample, b.prev_sample, rtol=1e-5, atol=1e-5)
+            y_a, y_b = a.prev_sample, b.prev_sample
+
+    def test_imports_no_diffusers(self):
+        import subprocess
+        import sys
+
+        code = ("import sys; from palette_kit.diffusion.presets import make_scheduler, schedule_preset; "
+                "make_scheduler('ddim', schedule_preset('palette').sample).set_timesteps(4); "
+                "print('diffusers' in sys.modules)")
+        assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
 
 class TestDPMSolverScheduler(ScheduleContract):
     kind = "dpmsolver"

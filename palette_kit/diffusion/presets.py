@@ -93,21 +93,22 @@ def make_scheduler(sampler: str, schedule: Schedule) -> Scheduler:
 
     Every sampler predicts eps and clips the predicted ``y_0`` to [-1, 1] (for DPM-Solver: dynamic
     thresholding with a ceiling of 1, which is exactly that clip), and its first step is at or
-    next to ``T - 1``, pure noise ("trailing" spacing; see ``StridedDDIMScheduler`` for DDIM).
+    next to ``T - 1``, pure noise ("trailing" spacing; see ``DDIM`` for DDIM's). DDIM is ours, without
+    diffusers (whose import costs more than a few-step model's sampling).
     """
     if sampler not in SAMPLERS:
         raise InputError(f"unknown sampler {sampler!r}; choose from: {', '.join(SAMPLERS)}")
     if sampler == "linear":
         return schedule.linear()
-    from diffusers import DDPMScheduler, DPMSolverMultistepScheduler  # slow to import: only when used
+    if sampler == "ddim":
+        from palette_kit.diffusion.ddim import DDIM
 
-    from palette_kit.diffusion.ddim import StridedDDIMScheduler
+        return DDIM(schedule.gammas())
+    from diffusers import DDPMScheduler, DPMSolverMultistepScheduler  # slow to import: only when used
 
     common = {**asdict(schedule), "beta_schedule": "linear", "prediction_type": "epsilon",
               "timestep_spacing": "trailing"}
     if sampler == "ddpm":
         return DDPMScheduler(**common, clip_sample=True, variance_type="fixed_small")
-    if sampler == "ddim":
-        return StridedDDIMScheduler(**common, clip_sample=True, set_alpha_to_one=True)
     return DPMSolverMultistepScheduler(**common, algorithm_type="dpmsolver++", solver_order=2,
                                        thresholding=True, sample_max_value=1.0, final_sigmas_type="zero")

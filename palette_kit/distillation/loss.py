@@ -2,7 +2,7 @@
 
 A student that samples in ``n`` DDIM steps walks the grid ``t_k = k T / n - 1`` (k = n..1) of a sampling
 schedule of ``T`` steps and ends on the clean target; with ``T`` divisible by ``n`` this is exactly the grid
-of ``StridedDDIMScheduler``, so the student is then sampled by ``--sampler ddim --steps n`` like any model.
+of our ``DDIM``, so the student is then sampled by ``--sampler ddim --steps n`` like any model.
 Its teacher (the previous round's model) takes two DDIM steps over the same interval, through its midpoint;
 fractional timesteps are fine, as every network here is conditioned on ``gamma``, not on ``t``.
 """

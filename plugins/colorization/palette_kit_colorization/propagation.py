@@ -10,9 +10,10 @@ no maintained Python package offers it.
 from __future__ import annotations
 
 import numpy as np
-from scipy import sparse
-from scipy.ndimage import uniform_filter
-from scipy.sparse.linalg import splu
+
+from palette_kit.lazy import lazy
+
+scipy = lazy("scipy")  # its submodules load on first use: a colorization without hints never loads them
 
 #: The 8 neighbours of a pixel in its 3x3 window.
 OFFSETS = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0))
@@ -27,11 +28,12 @@ def _shifted(values: np.ndarray, dy: int, dx: int) -> np.ndarray:
     return padded[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
 
 
-def affinities(lightness: np.ndarray) -> sparse.csr_matrix:
+def affinities(lightness: np.ndarray) -> scipy.sparse.csr_matrix:
     """The row-normalised neighbour weights W (N x N, N = H * W) of an (H, W) lightness picture."""
     h, w = lightness.shape
     y = lightness.astype(np.float64) / 255
-    variance = uniform_filter(y * y, 3, mode="nearest") - uniform_filter(y, 3, mode="nearest") ** 2
+    box = scipy.ndimage.uniform_filter
+    variance = box(y * y, 3, mode="nearest") - box(y, 3, mode="nearest") ** 2
     index = np.arange(h * w).reshape(h, w)
     rows, cols, gaps = [], [], []
     ys, xs = np.mgrid[0:h, 0:w]
@@ -46,7 +48,7 @@ def affinities(lightness: np.ndarray) -> sparse.csr_matrix:
     scale = np.maximum(np.maximum(variance.ravel() * 0.6, -nearest / np.log(MIN_WEIGHT)), MIN_VARIANCE)
     weights = np.exp(-gaps / scale[rows])
     totals = np.bincount(rows, weights, minlength=h * w)
-    return sparse.csr_matrix((weights / totals[rows], (rows, cols)), shape=(h * w, h * w))
+    return scipy.sparse.csr_matrix((weights / totals[rows], (rows, cols)), shape=(h * w, h * w))
 
 
 def propagate(lightness: np.ndarray, ab: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -60,12 +62,13 @@ def propagate(lightness: np.ndarray, ab: np.ndarray, mask: np.ndarray) -> np.nda
     hinted = mask.ravel().astype(bool)
     if not hinted.any():
         return np.zeros((h, w, channels), np.float32)
-    free = sparse.diags((~hinted).astype(np.float64))
-    system = sparse.identity(h * w, format="csr") - free @ affinities(lightness)
+    free = scipy.sparse.diags((~hinted).astype(np.float64))
+    system = scipy.sparse.identity(h * w, format="csr") - free @ affinities(lightness)
     rhs = np.where(hinted[:, None], ab.reshape(-1, channels).astype(np.float64), 0.0)
     # Diagonal pivots in a fill-reducing symmetric ordering: the system is diagonally dominant (each row:
     # 1 on the diagonal, weights summing to at most 1 elsewhere), so they are stable, and partial pivoting's
     # row swaps would undo the ordering (30x slower on a 320 x 480 photo).
-    lu = splu(system.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+    lu = scipy.sparse.linalg.splu(system.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                                  options={"SymmetricMode": True})
     solved = lu.solve(rhs)
     return solved.reshape(h, w, channels).astype(np.float32)

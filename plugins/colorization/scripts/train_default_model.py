@@ -34,7 +34,10 @@ and Palette's schedules. ``export`` writes the best checkpoint with float16 weig
 every sampler and step count of ``GRID`` (``palette_kit.evaluate``, seed 0) and prints the model card's
 steps-vs-quality table. ``train --hints`` trains the hint model (``--init CKPT`` starts it from a model
 without hints); ``hints --checkpoint CKPT`` measures it against Levin et al. for 0-100 hints
-(``hint_curves.py``) and writes the model card's plot and example grid.
+(``hint_curves.py``) and writes the model card's plot and example grid. ``export --checkpoint CKPT`` exports
+that checkpoint instead of ``--run``'s best (a distilled student keeps its own DDIM steps; the student comes
+from ``palette-kit distill``, see the model card); ``compare --models NAME=CKPT@SAMPLER:STEPS ... --eval-hints K``
+prints the model card's teacher-against-student rows.
 """
 from __future__ import annotations
 
@@ -47,6 +50,7 @@ from pathlib import Path
 
 import torch
 
+from palette_kit.checkpoint import read_config
 from palette_kit.diffusion.presets import Sampling
 from palette_kit.evaluate import evaluate, summarise
 from palette_kit.imageio import list_images
@@ -114,17 +118,22 @@ def train_model(work: Path, run_dir: Path, epochs: int, samples_per_epoch: int, 
         run.finish()
 
 
-def export(run_dir: Path, work: Path) -> None:
-    model = Palette.load(run_dir / "best")
-    model.sampling = SHIPPED_SAMPLING
-    model.save(EXPORT, dtype=torch.float16, recipe="plugins/colorization/scripts/train_default_model.py")
+def export(checkpoint: Path, work: Path) -> None:
+    """``checkpoint`` as the bundled model in float16: a distilled student keeps its own sampling and record,
+    any other model samples with ``SHIPPED_SAMPLING``."""
+    model, record = Palette.load(checkpoint), read_config(checkpoint).get("distillation")
+    if record is None:
+        model.sampling = SHIPPED_SAMPLING
+    extra = {"distillation": record} if record else {}
+    model.save(EXPORT, dtype=torch.float16, recipe="plugins/colorization/scripts/train_default_model.py", **extra)
     shutil.copy(work / "photo-attribution.tsv", EXPORT / "photo-attribution.tsv")
-    print(f"exported {run_dir / 'best'} to {EXPORT}")
+    print(f"exported {checkpoint} to {EXPORT}")
 
 
-def compare(work: Path, models: list[str], sampler: str, steps: int) -> None:
-    """Markdown rows: every ``NAME=CHECKPOINT`` on all validation photos and on the real ones alone (without
-    the composited cut-outs), FID-Inception KID and CA over all of them, then the gray baseline."""
+def compare(work: Path, models: list[str], sampler: str, steps: int, hints: int = 0) -> None:
+    """Markdown rows: every ``NAME=CHECKPOINT`` (or ``NAME=CHECKPOINT@SAMPLER:STEPS``) on all validation photos
+    and on the real ones alone (without the composited cut-outs), FID-Inception KID and CA over all of them,
+    then the gray baseline; ``hints``: simulated hints per photo (``evaluate --hints``) for hint models."""
     paths = list_images(work / "val")
     attribution = csv.DictReader((work / "photo-attribution.tsv").open(newline=""), delimiter="\t")
     composites = {row["file"] for row in attribution if row.get("background")}
@@ -138,9 +147,12 @@ def compare(work: Path, models: list[str], sampler: str, steps: int) -> None:
 
     for spec in models:
         name, checkpoint = spec.split("=", 1)
-        sets = SetMetrics.load()
-        rows, failures = evaluate(Palette.load(Path(checkpoint)), paths, steps, sampler, seed=0, batch_size=16,
-                                  progress=False, sets=sets)
+        checkpoint, _, how = checkpoint.partition("@")
+        how = how.split(":") if how else (sampler, steps)
+        model, sets = Palette.load(Path(checkpoint)), SetMetrics.load()
+        options = {"hints": hints} if model.task.config.get("hints") else {}
+        rows, failures = evaluate(model, paths, int(how[1]), how[0], seed=0, batch_size=16, progress=False,
+                                  sets=sets, task_options=options)
         if failures:
             raise SystemExit(f"could not evaluate {failures}")
         whole = sets.summary()
@@ -190,6 +202,7 @@ def main() -> None:
     parser.add_argument("--sampler", default="dpmsolver", help="``compare``: sampler")
     parser.add_argument("--steps", type=int, default=50, help="``compare``: sampling steps")
     parser.add_argument("--hints", action="store_true", help="train with simulated colour hints")
+    parser.add_argument("--eval-hints", type=int, default=0, help="``compare``: simulated hints per photo")
     parser.add_argument("--init", type=Path, default=None, help="checkpoint to start from (e.g. a model without hints)")
     parser.add_argument("--levin-cache", type=Path, default=Path("levin-cache.json"),
                         help="``hints``: where Levin et al.'s results are kept between runs")
@@ -205,9 +218,9 @@ def main() -> None:
         hint_curves(args.checkpoint, list_images(args.work / "val"), args.levin_cache, args.sampler, args.steps,
                     args.out)
     elif args.step == "compare":
-        compare(args.work, args.models, args.sampler, args.steps)
+        compare(args.work, args.models, args.sampler, args.steps, args.eval_hints)
     elif args.step == "export":
-        export(args.run, args.work)
+        export(args.checkpoint if args.checkpoint != EXPORT else args.run / "best", args.work)
     else:
         quality_table(args.work, args.checkpoint)
 
