@@ -1,4 +1,5 @@
-"""The ``palette-kit`` command: ``tasks``, ``train``, ``infer`` and ``evaluate``. It knows no task by name.
+"""The ``palette-kit`` command: ``tasks``, ``train``, ``infer``, ``evaluate`` and ``serve`` (the web app,
+``palette_kit.web``). It knows no task by name.
 
 Start-up stays well under a second: this module imports only click and light palette-kit modules;
 torch and everything built on it are imported inside the commands that need them.
@@ -19,6 +20,7 @@ from palette_kit.choices import (DEVICES, DTYPES, ENCODERS, MIXED_PRECISION, PRE
 from palette_kit.errors import CheckpointError, InputError, PaletteError, file_problem
 from palette_kit.task_params import TaskChoice, TaskCommand
 from palette_kit.tasks import load_task, task_names
+from palette_kit.web.command import serve
 
 if TYPE_CHECKING:
     from palette_kit.model import Palette
@@ -354,3 +356,6 @@ def infer(inputs: tuple[str, ...], task_name: str, checkpoint: Path | None, outp
         raise click.ClickException(f"{summary}, {len(failed)} failed")
     if len(report.written) + len(report.skipped) > 1 or report.skipped:
         click.echo(summary)
+
+
+main.add_command(serve)

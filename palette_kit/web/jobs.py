@@ -1,0 +1,114 @@
+"""The colorize queue: one worker thread samples the jobs one at a time, in the order they came; everyone
+sees their place in the queue and the sampler's progress."""
+from __future__ import annotations
+
+import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from palette_kit.errors import PaletteError
+
+
+@dataclass
+class Job:
+    """One picture to restore with ``seeds`` (one result each), ``steps`` and ``sampler`` (None: the model's),
+    and the task's run options."""
+
+    picture: Path
+    name: str
+    seeds: list[int]
+    steps: int | None
+    sampler: str | None
+    options: dict[str, Any]
+    id: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    state: str = "queued"  # queued, running, done, failed
+    step: int = 0
+    total: int = 0
+    results: list[str] = field(default_factory=list)  # file ids
+    baseline: str | None = None
+    error: str | None = None
+
+
+class Worker:
+    """Runs jobs on ``model`` in a daemon thread; results go to ``files`` (ids to paths under ``folder``)."""
+
+    def __init__(self, model, metadata: dict[str, str], folder: Path, files: dict[str, Path],
+                 keep: int = 200) -> None:
+        self.model, self.metadata, self.folder, self.files = model, metadata, folder, files
+        self.jobs: OrderedDict[str, Job] = OrderedDict()
+        self._keep = keep
+        self._lock = threading.Condition()
+        threading.Thread(target=self._run, name="palette-kit-worker", daemon=True).start()
+
+    def submit(self, job: Job) -> Job:
+        with self._lock:
+            self.jobs[job.id] = job
+            while len(self.jobs) > self._keep and next(iter(self.jobs.values())).state in ("done", "failed"):
+                self.jobs.popitem(last=False)
+            self._lock.notify()
+        return job
+
+    def status(self, job_id: str) -> dict | None:
+        with self._lock:
+            job = self.jobs.get(job_id)
+            if job is None:
+                return None
+            before = list(self.jobs.values())[:list(self.jobs).index(job_id)]
+            ahead = sum(other.state in ("queued", "running") for other in before)
+            return {"state": job.state, "queue_position": ahead if job.state == "queued" else 0,
+                    "step": job.step, "total": job.total, "error": job.error, "seeds": job.seeds,
+                    "results": [f"/api/files/{r}" for r in job.results],
+                    "baseline": f"/api/files/{job.baseline}" if job.baseline else None}
+
+    def _next(self) -> Job:
+        with self._lock:
+            while True:
+                job = next((j for j in self.jobs.values() if j.state == "queued"), None)
+                if job is not None:
+                    job.state = "running"
+                    return job
+                self._lock.wait()
+
+    def _run(self) -> None:
+        while True:
+            job = self._next()
+            try:
+                self._restore(job)
+                job.state = "done"
+            except PaletteError as exc:
+                job.error, job.state = str(exc), "failed"
+
+    def _progress(self, job: Job, i: int, *_) -> None:
+        job.step = i + 1
+
+    def _restore(self, job: Job) -> None:
+        from palette_kit.inference import restore_files
+
+        model = self.model
+        job.total = job.steps or model.sampling.steps
+        restored = next(restore_files(model, [job.picture], job.seeds, job.steps, job.sampler,
+                                      prepare=partial(model.task.prepare, **job.options),
+                                      callback=partial(self._progress, job)))
+        if restored.error is not None:
+            raise PaletteError(restored.error)
+        meta = {**self.metadata, "steps": str(job.total), "input": job.name}
+        if job.sampler:
+            meta["sampler"] = job.sampler
+        baseline = model.task.baseline(restored.prepared)
+        if baseline is not None:
+            job.baseline = self._save(baseline, {})
+        job.results = [self._save(result, {**meta, "seed": str(seed)})
+                       for result, seed in zip(restored.results, job.seeds)]
+
+    def _save(self, picture, metadata: dict[str, str]) -> str:
+        from palette_kit.imageio import write_image
+
+        file_id = secrets.token_urlsafe(12)
+        path = self.folder / f"{file_id}.png"
+        write_image(path, picture, metadata)
+        self.files[file_id] = path
+        return file_id
