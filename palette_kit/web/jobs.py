@@ -29,7 +29,6 @@ class Job:
     step: int = 0
     total: int = 0
     results: list[str] = field(default_factory=list)  # file ids
-    baseline: str | None = None
     error: str | None = None
 
 
@@ -61,8 +60,7 @@ class Worker:
             ahead = sum(other.state in ("queued", "running") for other in before)
             return {"state": job.state, "queue_position": ahead if job.state == "queued" else 0,
                     "step": job.step, "total": job.total, "error": job.error, "seeds": job.seeds,
-                    "results": [f"/api/files/{r}" for r in job.results],
-                    "baseline": f"/api/files/{job.baseline}" if job.baseline else None}
+                    "results": [f"/api/files/{r}" for r in job.results]}
 
     def _next(self) -> Job:
         with self._lock:
@@ -98,9 +96,6 @@ class Worker:
         meta = {**self.metadata, "steps": str(job.total), "input": job.name}
         if job.sampler:
             meta["sampler"] = job.sampler
-        baseline = model.task.baseline(restored.prepared)
-        if baseline is not None:
-            job.baseline = self._save(baseline, {})
         job.results = [self._save(result, {**meta, "seed": str(seed)})
                        for result, seed in zip(restored.results, job.seeds)]
 

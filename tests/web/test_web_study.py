@@ -89,7 +89,8 @@ def test_practice_gives_feedback_is_not_recorded_and_the_study_ends(study_app):
 def test_answers_are_checked(study_app):
     client, _ = study_app
     trial = client.post("/api/study/next", json={}).json()
-    for body, message in [({"rater": trial["rater"], "trial": "nope", "choice": "left", "response_ms": 1}, "unknown trial"),
+    for body, message in [({"rater": trial["rater"], "trial": "nope", "choice": "left", "response_ms": 1},
+                           "unknown trial"),
                           ({"rater": "someone-else", "trial": trial["trial"], "choice": "left", "response_ms": 1},
                            "unknown trial"),
                           ({"rater": trial["rater"], "trial": trial["trial"], "choice": "up", "response_ms": 1},

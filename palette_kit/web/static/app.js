@@ -197,7 +197,7 @@ async function run(card) {
 }
 
 function show(card, job) {
-  $(".before", card).src = job.baseline || $(".source", card).src;
+  $(".before", card).src = $(".source", card).src;
   const samples = $(".samples", card);
   samples.replaceChildren();
   const choose = (url, thumb) => {
