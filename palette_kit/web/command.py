@@ -95,14 +95,14 @@ def serve(task_name: str | None, checkpoint: Path | None, host: str, port: int, 
     model.to(runtime)
     study, token = None, secrets.token_urlsafe(18)
     if study_dir is not None:
-        study_models = {name: load_model(task_name or model.task.name, path) for name, path in named} \
-            or {Path(checkpoint).name: (model, checkpoint)}
-        for name, (each, _) in study_models.items():
-            each.to(runtime)
-        pairs = prepare_pairs(study_dir, {name: m for name, (m, _) in study_models.items()}, seed,
-                              lambda line: click.echo(line, err=True))
-        settings = {name: {**_provenance(m, path), "seed": str(seed)} for name, (m, path) in study_models.items()}
-        study = Study(pairs, Store(database), StudySettings(trials, practice, show_seconds), settings)
+        store = Store(database)  # refused before any picture is restored
+        checkpoints = dict(named) or {Path(checkpoint).name: checkpoint}
+        study_models = {name: model if path == checkpoint else load_model(model.task.name, path)[0].to(runtime)
+                        for name, path in checkpoints.items()}
+        pairs = prepare_pairs(study_dir, study_models, seed, lambda line: click.echo(line, err=True))
+        settings = {name: {**_provenance(study_models[name], path), "seed": str(seed)}
+                    for name, path in checkpoints.items()}
+        study = Study(pairs, store, StudySettings(trials, practice, show_seconds), settings)
     with tempfile.TemporaryDirectory(prefix="palette-kit-serve-") as folder:
         worker = Worker(model, _provenance(model, checkpoint), Path(folder), {})
         app = create_app(App(worker, Path(folder), Limits(max_upload_mb * 2**20, max_pixels), study, token))

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from palette_kit.errors import InputError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS trials (
     trial TEXT PRIMARY KEY, rater TEXT NOT NULL, pair TEXT NOT NULL, model TEXT NOT NULL,
@@ -74,10 +76,13 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # an acknowledged answer survives a crash of the machine too
-        self._db.executescript(SCHEMA)
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # an acknowledged answer survives a crash of the machine
+            self._db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise InputError(f"--database {self.path}: cannot use it as the study's SQLite file ({exc})") from None
 
     def close(self) -> None:
         with self._lock:

@@ -13,13 +13,16 @@ from palette_kit.testing import assert_one_line_error, palette_kit_exe, run_cli
 pytest.importorskip("uvicorn")
 
 
-def test_bad_options_are_one_line(tiny_checkpoint, tmp_path):
+def test_bad_options_are_one_line(tiny_checkpoint, study_photos, tmp_path):
     assert_one_line_error(run_cli("serve", "--checkpoint", tiny_checkpoint, "--study", tmp_path, "--model", "oops"),
                           "--model 'oops'", "NAME=CHECKPOINT")
     assert_one_line_error(run_cli("serve", "--checkpoint", tiny_checkpoint, "--task", "inpainting"),
                           "is for task 'colorization', not 'inpainting'")
     assert_one_line_error(run_cli("serve", "--checkpoint", tiny_checkpoint, "--study", tmp_path / "none"),
                           "data folder not found")
+    (tmp_path / "notes.txt").write_text("not a database, " * 100)
+    assert_one_line_error(run_cli("serve", "--checkpoint", tiny_checkpoint, "--study", study_photos,
+                                  "--database", tmp_path / "notes.txt"), "--database", "cannot use it")
 
 
 def test_serve_runs_the_app_and_the_study(tiny_checkpoint, study_photos, tmp_path):
