@@ -64,13 +64,17 @@ def _error(message: str, status: int = 400) -> JSONResponse:
 class App:
     """The state the routes share: the model's worker, the server's own files, the study, the results token."""
 
-    def __init__(self, worker: Worker, folder: Path, limits: Limits, study: Study | None, token: str) -> None:
-        self.worker, self.folder, self.limits, self.study, self.token = worker, folder, limits, study, token
-        self.pictures: dict[str, Path] = {}
+    def __init__(self, worker: Worker, limits: Limits, study: Study | None, token: str) -> None:
+        self.worker, self.limits, self.study, self.token = worker, limits, study, token
+        self.shelf = worker.shelf
 
     @property
     def model(self):
         return self.worker.model
+
+    def _hidden(self, exc: Exception) -> str:
+        """The message of ``exc`` without the server's own folder."""
+        return str(exc).replace(str(self.shelf.folder), "upload")
 
     async def _upload(self, upload: UploadFile, what: str) -> Path:
         """``upload`` saved under a random name of ours, if it is a picture within the limits."""
@@ -84,7 +88,7 @@ class App:
             raise InputError(f"{what} is not a picture (jpg, png, webp, bmp, tif)") from None
         if width * height > self.limits.max_pixels:
             raise InputError(f"{what} is {width} x {height}, more than {self.limits.max_pixels:,} pixels")
-        path = self.folder / f"{secrets.token_urlsafe(12)}.upload"
+        path = self.shelf.new(".upload")[1]
         path.write_bytes(data)
         return path
 
@@ -107,16 +111,14 @@ class App:
             raw = await self._upload(upload, name)
             image = await run_in_threadpool(read_image, raw)
         except InputError as exc:
-            return _error(str(exc).replace(str(self.folder), "upload"))
+            return _error(self._hidden(exc))
         finally:
             await form.close()
             if raw is not None:
                 raw.unlink()
-        picture_id = secrets.token_urlsafe(12)
-        path = self.folder / f"{picture_id}.png"
+        picture_id, path = self.shelf.new()
         await run_in_threadpool(write_image, path, image)  # decoded and oriented once, as the model sees it
-        self.pictures[picture_id] = path
-        self.worker.files[picture_id] = path
+        self.shelf.add(picture_id, path)
         return JSONResponse({"picture": picture_id, "url": f"/api/files/{picture_id}",
                              "width": int(image.shape[1]), "height": int(image.shape[0]), "name": name})
 
@@ -124,7 +126,7 @@ class App:
         form = await request.form(max_files=8, max_fields=64, max_part_size=self.limits.max_bytes + 1)
         uploads: dict[str, Path] = {}
         try:
-            picture = self.pictures.get(str(form.get("picture", "")))
+            picture = self.shelf.get(str(form.get("picture", "")))
             if picture is None:
                 raise InputError("unknown picture: upload it first")
             seed, samples = _integer(form, "seed", 0), _integer(form, "samples", 1)
@@ -143,7 +145,8 @@ class App:
                 value = form.get(f"option.{option.name}")
                 if isinstance(value, UploadFile):
                     if is_file(option):
-                        uploads[option.name] = await self._upload(value, option.flag)
+                        uploads[option.name] = path = await self._upload(value, option.flag)
+                        self.shelf.add(path.stem, path)  # kept for the job, deleted with the shelf's oldest
                 elif value is not None:
                     fields[option.name] = str(value)
             options = read_options(declared, fields, uploads, self.model.task.name)
@@ -152,7 +155,7 @@ class App:
         except InputError as exc:
             for path in uploads.values():
                 path.unlink()
-            return _error(str(exc).replace(str(self.folder), "upload"))
+            return _error(self._hidden(exc))
         finally:
             await form.close()
         job = self.worker.submit(Job(picture, name, [seed + k for k in range(samples)], steps, sampler, options))
@@ -163,7 +166,7 @@ class App:
         return _error("unknown job", 404) if status is None else JSONResponse(status)
 
     async def file(self, request: Request) -> Response:
-        path = self.worker.files.get(request.path_params["file"])
+        path = self.shelf.get(request.path_params["file"])
         if path is None:
             return _error("unknown file", 404)
         if request.query_params.get("download"):

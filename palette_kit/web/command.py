@@ -85,7 +85,7 @@ def serve(task_name: str | None, checkpoint: Path | None, host: str, port: int, 
         raise click.ClickException("the web app needs its extra: pip install 'palette-kit[web]'") from None
     from palette_kit.runtime import Runtime
     from palette_kit.web.app import App, Limits, create_app
-    from palette_kit.web.jobs import Worker
+    from palette_kit.web.jobs import Shelf, Worker
     from palette_kit.web.store import Store
     from palette_kit.web.study import Study, StudySettings, prepare_pairs
 
@@ -104,8 +104,8 @@ def serve(task_name: str | None, checkpoint: Path | None, host: str, port: int, 
                     for name, path in checkpoints.items()}
         study = Study(pairs, store, StudySettings(trials, practice, show_seconds), settings)
     with tempfile.TemporaryDirectory(prefix="palette-kit-serve-") as folder:
-        worker = Worker(model, _provenance(model, checkpoint), Path(folder), {})
-        app = create_app(App(worker, Path(folder), Limits(max_upload_mb * 2**20, max_pixels), study, token))
+        worker = Worker(model, _provenance(model, checkpoint), Shelf(Path(folder)))
+        app = create_app(App(worker, Limits(max_upload_mb * 2**20, max_pixels), study, token))
         click.echo(f"palette-kit serve: {model.task.name} on http://{host}:{port}/")
         if study is not None:
             click.echo(f"study: {len(study.pairs)} pairs, answers in {database}; results: "

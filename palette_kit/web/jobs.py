@@ -32,12 +32,35 @@ class Job:
     error: str | None = None
 
 
-class Worker:
-    """Runs jobs on ``model`` in a daemon thread; results go to ``files`` (ids to paths under ``folder``)."""
+class Shelf:
+    """The server's own files under ``folder``, by random id; past ``keep`` files the oldest are deleted."""
 
-    def __init__(self, model, metadata: dict[str, str], folder: Path, files: dict[str, Path],
-                 keep: int = 200) -> None:
-        self.model, self.metadata, self.folder, self.files = model, metadata, folder, files
+    def __init__(self, folder: Path, keep: int = 1000) -> None:
+        self.folder, self.keep = Path(folder), keep
+        self._paths: OrderedDict[str, Path] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def new(self, suffix: str = ".png") -> tuple[str, Path]:
+        """A fresh id and the path its file is to be written to (then ``add`` it)."""
+        file_id = secrets.token_urlsafe(12)
+        return file_id, self.folder / f"{file_id}{suffix}"
+
+    def add(self, file_id: str, path: Path) -> None:
+        with self._lock:
+            self._paths[file_id] = path
+            while len(self._paths) > self.keep:
+                self._paths.popitem(last=False)[1].unlink(missing_ok=True)
+
+    def get(self, file_id: str) -> Path | None:
+        with self._lock:
+            return self._paths.get(file_id)
+
+
+class Worker:
+    """Runs jobs on ``model`` in a daemon thread; results go on ``shelf``; the last ``keep`` jobs are kept."""
+
+    def __init__(self, model, metadata: dict[str, str], shelf: Shelf, keep: int = 200) -> None:
+        self.model, self.metadata, self.shelf = model, metadata, shelf
         self.jobs: OrderedDict[str, Job] = OrderedDict()
         self._keep = keep
         self._lock = threading.Condition()
@@ -102,8 +125,7 @@ class Worker:
     def _save(self, picture, metadata: dict[str, str]) -> str:
         from palette_kit.imageio import write_image
 
-        file_id = secrets.token_urlsafe(12)
-        path = self.folder / f"{file_id}.png"
+        file_id, path = self.shelf.new()
         write_image(path, picture, metadata)
-        self.files[file_id] = path
+        self.shelf.add(file_id, path)
         return file_id

@@ -56,7 +56,7 @@ def build_app(model, folder: Path, pairs=None, trials: int = 3, practice: int = 
               limits=None):
     """The app (and its state) on ``model`` with files under ``folder`` and, given ``pairs``, a study."""
     from palette_kit.web.app import App, Limits, create_app
-    from palette_kit.web.jobs import Worker
+    from palette_kit.web.jobs import Shelf, Worker
     from palette_kit.web.store import Store
     from palette_kit.web.study import Study, StudySettings
 
@@ -66,6 +66,6 @@ def build_app(model, folder: Path, pairs=None, trials: int = 3, practice: int = 
                       {"tiny": {"model": "tiny", "seed": "0"}})
     files = folder / "files"
     files.mkdir()
-    state = App(Worker(model, {"software": "palette-kit test", "task": model.task.name}, files, {}), files,
+    state = App(Worker(model, {"software": "palette-kit test", "task": model.task.name}, Shelf(files)),
                 limits or Limits(), study, "the-token")
     return create_app(state), state

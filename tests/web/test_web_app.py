@@ -14,7 +14,7 @@ from starlette.testclient import TestClient  # noqa: E402
 
 from palette_kit.imageio import read_metadata  # noqa: E402
 from palette_kit.web.app import STATIC, Limits  # noqa: E402
-from palette_kit.web.jobs import Job, Worker  # noqa: E402
+from palette_kit.web.jobs import Job, Shelf, Worker  # noqa: E402
 
 from conftest import SAMPLE, build_app  # noqa: E402
 
@@ -148,6 +148,22 @@ def test_unknown_jobs_and_files_are_not_found(client):
     assert client.get("/api/files/nope").status_code == 404
     assert client.get("/api/files/..%2F..%2Fetc%2Fpasswd").status_code == 404
     assert client.get("/static/../app.py").status_code == 404
+    assert client.post("/api/study/next", json={}).status_code == 404  # no study on this server
+    assert client.post("/api/study/answer", json={}).status_code == 404
+    assert client.get("/api/study/image/x").status_code == 404
+    assert client.get("/results", params={"token": "the-token"}).status_code == 403
+
+
+def test_the_oldest_files_go_past_the_shelfs_limit(tmp_path):
+    shelf = Shelf(tmp_path, keep=2)
+    ids = []
+    for k in range(3):
+        file_id, path = shelf.new()
+        path.write_bytes(b"%d" % k)
+        shelf.add(file_id, path)
+        ids.append(file_id)
+    assert shelf.get(ids[0]) is None and not list(tmp_path.glob(f"{ids[0]}*"))
+    assert shelf.get(ids[2]).read_bytes() == b"2"
 
 
 class _Held(Worker):
@@ -155,7 +171,7 @@ class _Held(Worker):
 
     def __init__(self, folder) -> None:
         self.release = threading.Event()
-        super().__init__(None, {}, folder, {})
+        super().__init__(None, {}, Shelf(folder))
 
     def _restore(self, job: Job) -> None:
         job.total = 3
