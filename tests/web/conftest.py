@@ -1,5 +1,5 @@
-"""Fixtures of the web app's tests: a tiny colorization model that takes hints, photos for a study, and the app
-with a study on them."""
+"""Fixtures of the web app's tests: a tiny colorization model that takes hints, photos for a study, and the
+study's pairs made from them."""
 from pathlib import Path
 
 import cv2
@@ -10,8 +10,6 @@ import torch
 from palette_kit.model import Palette
 from palette_kit.tasks import load_task
 from palette_kit.testing import synthetic_photo
-
-SAMPLE = Path(__file__).parents[2] / "samples" / "seeding-gray.jpg"
 
 
 @pytest.fixture(scope="session")
@@ -50,22 +48,3 @@ def tiny_pairs(tiny_model, study_photos):
     from palette_kit.web.study import prepare_pairs
 
     return prepare_pairs(study_photos, {"tiny": tiny_model}, 0, lambda line: None)
-
-
-def build_app(model, folder: Path, pairs=None, trials: int = 3, practice: int = 1, show_seconds: float = 0.2,
-              limits=None):
-    """The app (and its state) on ``model`` with files under ``folder`` and, given ``pairs``, a study."""
-    from palette_kit.web.app import App, Limits, create_app
-    from palette_kit.web.jobs import Shelf, Worker
-    from palette_kit.web.store import Store
-    from palette_kit.web.study import Study, StudySettings
-
-    study = None
-    if pairs is not None:
-        study = Study(pairs, Store(folder / "study.sqlite"), StudySettings(trials, practice, show_seconds),
-                      {"tiny": {"model": "tiny", "seed": "0"}})
-    files = folder / "files"
-    files.mkdir()
-    state = App(Worker(model, {"software": "palette-kit test", "task": model.task.name}, Shelf(files)),
-                limits or Limits(), study, "the-token")
-    return create_app(state), state

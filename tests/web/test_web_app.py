@@ -16,7 +16,7 @@ from palette_kit.imageio import read_metadata  # noqa: E402
 from palette_kit.web.app import STATIC, Limits  # noqa: E402
 from palette_kit.web.jobs import Job, Shelf, Worker  # noqa: E402
 
-from conftest import SAMPLE, build_app  # noqa: E402
+from web_helpers import SAMPLE, build_app  # noqa: E402
 
 
 @pytest.fixture
@@ -30,8 +30,9 @@ def upload(client, data: bytes = SAMPLE.read_bytes(), name: str = "seeding-gray.
     return client.post("/api/pictures", files={"file": (name, data, "image/jpeg")})
 
 
-def run(client, picture: str, hints: bytes | None = None, **fields) -> dict:
-    files = {"option.hints": ("paint.png", hints, "image/png")} if hints is not None else None
+def run(client, picture: str, hints: bytes | None = None, option: str = "hints", **fields) -> dict:
+    """The finished job of ``picture`` with the picture ``hints`` as the task's ``option`` and form ``fields``."""
+    files = {f"option.{option}": ("paint.png", hints, "image/png")} if hints is not None else None
     submitted = client.post("/api/jobs", data={"picture": picture, **fields}, files=files)
     assert submitted.status_code == 200, submitted.text
     for _ in range(600):
@@ -195,3 +196,26 @@ def test_jobs_run_one_at_a_time_and_see_their_place_in_the_queue(tmp_path):
             break
         time.sleep(0.01)
     assert all(worker.status(job.id)["state"] == "done" for job in jobs)
+
+
+def test_another_task_works_through_its_own_options(tmp_path):
+    """Inpainting's --mask is a picture option too: the same form and routes restore a painted hole."""
+    import torch
+
+    from palette_kit.model import Palette
+    from palette_kit.tasks import load_task
+
+    torch.manual_seed(0)
+    Palette.create(load_task("inpainting")(), "tiny", sampler="ddim", steps=1).save(tmp_path / "inpaint")
+    app, _ = build_app(Palette.load(tmp_path / "inpaint"), tmp_path)
+    with TestClient(app) as client:
+        assert [o["name"] for o in client.get("/api/task").json()["options"]] == ["mask"]
+        photo = np.zeros((40, 60, 3), np.uint8)
+        photo[:, 30:] = (40, 200, 90)
+        picture = upload(client, png(photo, "RGB"), "photo.png").json()["picture"]
+        mask = np.zeros((40, 60), np.uint8)
+        mask[10:30, 20:40] = 255
+        status = run(client, picture, png(mask, "L"), option="mask")
+        assert status["state"] == "done", status
+        result = np.asarray(Image.open(io.BytesIO(client.get(status["results"][0]).content)).convert("RGB"))
+        assert (result[:5] == photo[:5]).all()  # the known pixels are kept exactly

@@ -18,7 +18,7 @@ from starlette.testclient import TestClient  # noqa: E402
 
 from palette_kit.web.store import Store, Trial, wilson  # noqa: E402
 
-from conftest import build_app  # noqa: E402
+from web_helpers import build_app  # noqa: E402
 
 
 @pytest.fixture

@@ -154,6 +154,19 @@ function paintable(canvas) {
   canvas.addEventListener("pointercancel", stop);
 }
 
+// The painted layer as a PNG of the picture's size, over black when the task wants a mask rather than a layer.
+function painted(canvas) {
+  let sent = canvas;
+  if ($("#unpainted").value === "black") {
+    sent = Object.assign(document.createElement("canvas"), {width: canvas.width, height: canvas.height});
+    const context = sent.getContext("2d");
+    context.fillStyle = "#000";
+    context.fillRect(0, 0, sent.width, sent.height);
+    context.drawImage(canvas, 0, 0);
+  }
+  return new Promise(done => sent.toBlob(done, "image/png"));
+}
+
 async function run(card) {
   const status = $(".status", card), progress = $(".progress", card), button = $(".run", card);
   status.classList.remove("error");
@@ -165,7 +178,7 @@ async function run(card) {
     body.delete("option." + option.name);
     const canvas = $(".paint", card);
     if (option === paintOption && canvas.dataset.painted) {
-      body.append("option." + option.name, await new Promise(done => canvas.toBlob(done, "image/png")), "paint.png");
+      body.append("option." + option.name, await painted(canvas), "paint.png");
     } else if (input.files.length) {
       body.append("option." + option.name, input.files[0]);
     }
