@@ -33,7 +33,7 @@ from palette_kit.web.store import ANSWER_COLUMNS
 from palette_kit.web.study import Study
 
 STATIC = Path(__file__).parent / "static"
-HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' blob:; object-src 'none'; "
+HEADERS = {"Content-Security-Policy": "default-src 'self'; object-src 'none'; "
                                       "base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
            "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 MAX_SAMPLES = 8
