@@ -27,6 +27,7 @@ from starlette.staticfiles import StaticFiles
 from palette_kit.choices import SAMPLERS
 from palette_kit.errors import InputError
 from palette_kit.imageio import read_image, write_image
+from palette_kit.video import is_video
 from palette_kit.web.form import describe, is_file, read_options
 from palette_kit.web.jobs import Job, Worker
 from palette_kit.web.store import ANSWER_COLUMNS
@@ -37,14 +38,16 @@ HEADERS = {"Content-Security-Policy": "default-src 'self'; object-src 'none'; "
                                       "base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
            "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 MAX_SAMPLES = 8
+MEDIA_TYPES = {".png": "image/png", ".webm": "video/webm"}
 
 
 @dataclass(frozen=True)
 class Limits:
-    """What one upload may be: bytes of the file and pixels of the picture."""
+    """What one upload may be: bytes of the file, pixels of the picture (of a video's frame), frames of a video."""
 
     max_bytes: int = 20 * 2**20
     max_pixels: int = 40_000_000
+    max_frames: int = 1000
 
 
 class _Headers(BaseHTTPMiddleware):
@@ -108,6 +111,8 @@ class App:
             return _error("send the picture as the form's 'file'")
         name, raw = upload.filename or "picture", None
         try:
+            if is_video(name):
+                return await self._video(upload, name)
             raw = await self._upload(upload, name)
             image = await run_in_threadpool(read_image, raw)
         except InputError as exc:
@@ -121,6 +126,38 @@ class App:
         self.shelf.add(picture_id, path)
         return JSONResponse({"picture": picture_id, "url": f"/api/files/{picture_id}",
                              "width": int(image.shape[1]), "height": int(image.shape[0]), "name": name})
+
+    async def _video(self, upload: UploadFile, name: str) -> JSONResponse:
+        """A video saved under a name of ours (only its suffix, one of the known ones, comes from the user), and
+        its first frame as the picture hints are painted on."""
+        data = await upload.read(self.limits.max_bytes + 1)
+        if len(data) > self.limits.max_bytes:
+            return _error(f"{name} is larger than {self.limits.max_bytes // 2**20} MB")
+        video_id, path = self.shelf.new(Path(name).suffix.lower())
+        path.write_bytes(data)
+        try:
+            first = await run_in_threadpool(self._first_frame, path, name)
+        except InputError as exc:
+            path.unlink()
+            return _error(self._hidden(exc))
+        poster_id, poster = self.shelf.new()
+        await run_in_threadpool(write_image, poster, first)
+        self.shelf.add(poster_id, poster)
+        self.shelf.add(video_id, path)
+        return JSONResponse({"picture": video_id, "url": f"/api/files/{poster_id}", "video": True,
+                             "width": int(first.shape[1]), "height": int(first.shape[0]), "name": name})
+
+    def _first_frame(self, path: Path, name: str):
+        from palette_kit.video.io import VideoReader
+
+        with VideoReader(path) as reader:
+            info = reader.info
+            if info.width * info.height > self.limits.max_pixels or info.frames > self.limits.max_frames:
+                raise InputError(f"{name} is {info.width} x {info.height} pixels, {info.frames} frames: more than "
+                                 f"{self.limits.max_pixels:,} pixels or {self.limits.max_frames} frames")
+            for frame in reader:
+                return frame.picture
+        raise InputError(f"{name} has no frames")
 
     async def submit(self, request: Request) -> JSONResponse:
         form = await request.form(max_files=8, max_fields=64, max_part_size=self.limits.max_bytes + 1)
@@ -169,9 +206,10 @@ class App:
         path = self.shelf.get(request.path_params["file"])
         if path is None:
             return _error("unknown file", 404)
+        media = MEDIA_TYPES.get(path.suffix, "application/octet-stream")
         if request.query_params.get("download"):
-            return FileResponse(path, media_type="image/png", filename=f"palette-kit-{path.stem}.png")
-        return FileResponse(path, media_type="image/png")
+            return FileResponse(path, media_type=media, filename=f"palette-kit-{path.stem}{path.suffix}")
+        return FileResponse(path, media_type=media)
 
     async def next_trial(self, request: Request) -> JSONResponse:
         if self.study is None:

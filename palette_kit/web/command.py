@@ -72,11 +72,13 @@ def _provenance(model, checkpoint: Path) -> dict[str, str]:
               help="Largest picture file accepted.")
 @click.option("--max-pixels", type=click.IntRange(1), default=40_000_000, show_default=True,
               help="Largest picture (width x height) accepted.")
+@click.option("--max-frames", type=click.IntRange(1), default=1000, show_default=True,
+              help="Longest video accepted, in frames.")
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
               help="auto: CUDA when available, else the CPU.")
 def serve(task_name: str | None, checkpoint: Path | None, host: str, port: int, study_dir: Path | None,
           models: tuple[str, ...], trials: int, practice: int, show_seconds: float, database: Path, seed: int,
-          max_upload_mb: int, max_pixels: int, device: str) -> None:
+          max_upload_mb: int, max_pixels: int, max_frames: int, device: str) -> None:
     """A local web app: colorize pictures with colour hints painted on them and compare, and (with --study)
     the Turing test, whose answers are kept in SQLite. Works offline; needs `pip install palette-kit[web]`."""
     try:
@@ -105,7 +107,7 @@ def serve(task_name: str | None, checkpoint: Path | None, host: str, port: int, 
         study = Study(pairs, store, StudySettings(trials, practice, show_seconds), settings)
     with tempfile.TemporaryDirectory(prefix="palette-kit-serve-") as folder:
         worker = Worker(model, _provenance(model, checkpoint), Shelf(Path(folder)))
-        app = create_app(App(worker, Limits(max_upload_mb * 2**20, max_pixels), study, token))
+        app = create_app(App(worker, Limits(max_upload_mb * 2**20, max_pixels, max_frames), study, token))
         click.echo(f"palette-kit serve: {model.task.name} on http://{host}:{port}/")
         if study is not None:
             click.echo(f"study: {len(study.pairs)} pairs, answers in {database}; results: "

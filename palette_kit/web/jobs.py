@@ -11,6 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from palette_kit.errors import PaletteError
+from palette_kit.video import is_video
+
+#: What a job can fail with (a bad picture or video, an option the task refuses); the server goes on.
+JOB_ERRORS = (PaletteError, OSError, ValueError)
 
 
 @dataclass
@@ -83,7 +87,8 @@ class Worker:
             ahead = sum(other.state in ("queued", "running") for other in before)
             return {"state": job.state, "queue_position": ahead if job.state == "queued" else 0,
                     "step": job.step, "total": job.total, "error": job.error, "seeds": job.seeds,
-                    "results": [f"/api/files/{r}" for r in job.results]}
+                    "results": [f"/api/files/{r}" for r in job.results], "video": is_video(job.picture),
+                    "unit": "frame" if is_video(job.picture) else "step"}
 
     def _next(self) -> Job:
         with self._lock:
@@ -100,8 +105,8 @@ class Worker:
             try:
                 self._restore(job)
                 job.state = "done"
-            except PaletteError as exc:
-                job.error, job.state = str(exc), "failed"
+            except JOB_ERRORS as exc:
+                job.error, job.state = str(exc).replace(str(self.shelf.folder), "upload"), "failed"
 
     def _progress(self, job: Job, i: int, *_) -> None:
         job.step = i + 1
@@ -109,6 +114,8 @@ class Worker:
     def _restore(self, job: Job) -> None:
         from palette_kit.inference import restore_files
 
+        if is_video(job.picture):
+            return self._restore_video(job)
         model = self.model
         job.total = job.steps or model.sampling.steps
         restored = next(restore_files(model, [job.picture], job.seeds, job.steps, job.sampler,
@@ -121,6 +128,24 @@ class Worker:
             meta["sampler"] = job.sampler
         job.results = [self._save(result, {**meta, "seed": str(seed)})
                        for result, seed in zip(restored.results, job.seeds)]
+
+    def _restore_video(self, job: Job) -> None:
+        """One result video per seed (WebM, which browsers play), the hints of ``options`` on its first frame."""
+        from palette_kit.video.frames import restore_video
+
+        outputs = [self.shelf.new(".webm") for _ in job.seeds]
+        meta = {**self.metadata, "steps": str(job.steps or self.model.sampling.steps)}
+        if job.sampler:
+            meta["sampler"] = job.sampler
+
+        def progress(done: int, total: int) -> None:
+            job.step, job.total = done, max(total, done)
+
+        restore_video(self.model, job.picture, [path for _, path in outputs], job.seeds, job.steps, job.sampler,
+                      job.options, meta, progress=progress)
+        for file_id, path in outputs:
+            self.shelf.add(file_id, path)
+        job.results = [file_id for file_id, _ in outputs]
 
     def _save(self, picture, metadata: dict[str, str]) -> str:
         from palette_kit.imageio import write_image

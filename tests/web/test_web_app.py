@@ -219,3 +219,34 @@ def test_another_task_works_through_its_own_options(tmp_path):
         assert status["state"] == "done", status
         result = np.asarray(Image.open(io.BytesIO(client.get(status["results"][0]).content)).convert("RGB"))
         assert (result[:5] == photo[:5]).all()  # the known pixels are kept exactly
+
+
+def test_a_video_is_restored_frame_by_frame_and_refused_when_too_long(tiny_model, tmp_path):
+    from palette_kit.testing import synthetic_photo
+    from palette_kit.video.io import VideoReader, read_tags
+    from palette_kit.video.synthetic import pan_zoom, write_video
+
+    clip = tmp_path / "clip.mp4"
+    write_video(clip, pan_zoom(synthetic_photo(np.random.default_rng(0), 60, 80), 4, 32, 48), audio=False)
+    app, _ = build_app(tiny_model, tmp_path, limits=Limits(max_frames=3))
+    with TestClient(app) as client:
+        refused = upload(client, clip.read_bytes(), "clip.mp4")
+        assert refused.status_code == 400 and "4 frames" in refused.json()["error"]
+        bad = upload(client, b"not a video at all", "clip.webm")
+        assert bad.status_code == 400 and bad.json()["error"] and str(tmp_path) not in bad.text
+    app, _ = build_app(tiny_model, tmp_path / "again", limits=Limits())
+    with TestClient(app) as client:
+        video = upload(client, clip.read_bytes(), "clip.mp4").json()
+        assert video["video"] is True and (video["width"], video["height"]) == (48, 32)
+        assert client.get(video["url"]).headers["content-type"] == "image/png"  # its first frame, to paint on
+        layer = np.zeros((32, 48, 4), np.uint8)
+        layer[8:24, 8:24] = (220, 30, 30, 255)
+        status = run(client, video["picture"], png(layer, "RGBA"), seed="3")
+        assert status["state"] == "done" and status["video"] and status["unit"] == "frame", status
+        assert status["step"] == status["total"] == 4
+        got = client.get(status["results"][0], params={"download": "1"})
+        assert got.headers["content-type"] == "video/webm" and ".webm" in got.headers["content-disposition"]
+        (tmp_path / "got.webm").write_bytes(got.content)
+        with VideoReader(tmp_path / "got.webm") as reader:
+            assert (reader.info.width, reader.info.height) == (48, 32) and len(list(reader)) == 4
+        assert read_tags(tmp_path / "got.webm")["seed"] == "3"

@@ -1,6 +1,6 @@
 """The web app in a real browser (Debian's headless Chromium driven by Playwright): a picture uploaded, restored,
-a hint painted and restored again, then the study's practice and three trials, whose three answers land in
-SQLite; every request the page makes goes to the local server."""
+a hint painted and restored again, a video restored and played, then the study's practice and three trials, whose
+three answers land in SQLite; every request the page makes goes to the local server."""
 import re
 import shutil
 import socket
@@ -9,6 +9,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
+import numpy as np
 import pytest
 
 from web_helpers import SAMPLE, build_app
@@ -38,8 +39,13 @@ def server(tiny_model, tiny_pairs, tmp_path):
     thread.join(10)
 
 
-def test_restore_with_a_painted_hint_then_the_study(server):
+def test_restore_with_a_painted_hint_then_the_study(server, tmp_path):
+    from palette_kit.testing import synthetic_photo
+    from palette_kit.video.synthetic import pan_zoom, write_video
+
     base, database = server
+    video = tmp_path / "clip.mp4"
+    write_video(video, pan_zoom(synthetic_photo(np.random.default_rng(0), 60, 80), 3, 32, 48), audio=False)
     requests = []
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
@@ -61,6 +67,11 @@ def test_restore_with_a_painted_hint_then_the_study(server):
                                arg=first, timeout=60_000)
         assert page.locator(".card .download").get_attribute("href").endswith("?download=1")
         assert "error" not in (page.locator(".card .status").get_attribute("class") or "")
+
+        page.set_input_files("#files", str(video))  # a video: its result plays in the page
+        page.wait_for_function("() => { const v = document.querySelector('.card .result-video'); "
+                               "return v && v.getAttribute('src') && v.readyState >= 1 && v.videoWidth === 48; }",
+                               timeout=60_000)
 
         page.goto(base + "/#study")
         page.locator("#study-start").click()

@@ -17,7 +17,7 @@ def build_app(model, folder: Path, pairs=None, trials: int = 3, practice: int = 
         study = Study(pairs, Store(folder / "study.sqlite"), StudySettings(trials, practice, show_seconds),
                       {"tiny": {"model": "tiny", "seed": "0"}})
     files = folder / "files"
-    files.mkdir()
+    files.mkdir(parents=True)
     state = App(Worker(model, {"software": "palette-kit test", "task": model.task.name}, Shelf(files)),
                 limits or Limits(), study, "the-token")
     return create_app(state), state

@@ -193,7 +193,7 @@ async function run(card) {
       progress.max = job.total || 1;
       progress.value = job.step;
       status.textContent = job.state === "queued" ? `queued: ${job.queue_position} ahead`
-        : job.state === "running" ? `sampling: step ${job.step} of ${job.total}` : "";
+        : job.state === "running" ? `sampling: ${job.unit} ${job.step} of ${job.total || "?"}` : "";
       if (job.state === "done" || job.state === "failed") break;
       await new Promise(done => setTimeout(done, 300));
     }
@@ -214,7 +214,7 @@ function show(card, job) {
   const samples = $(".samples", card);
   samples.replaceChildren();
   const choose = (url, thumb) => {
-    $(".after", card).src = url;
+    $(job.video ? ".result-video" : ".after", card).src = url;
     const download = $(".download", card);
     download.href = url + "?download=1";
     download.hidden = false;
@@ -222,15 +222,16 @@ function show(card, job) {
   };
   job.results.forEach((url, i) => {
     if (job.results.length > 1) {
-      const thumb = new Image();
-      thumb.src = url;
-      thumb.alt = `seed ${job.seeds[i]}`;
+      const thumb = job.video ? document.createElement("button") : new Image();
+      if (job.video) thumb.textContent = `seed ${job.seeds[i]}`;
+      else Object.assign(thumb, {src: url, alt: `seed ${job.seeds[i]}`});
       thumb.addEventListener("click", () => choose(url, thumb));
       samples.append(thumb);
     }
   });
   choose(job.results[0], samples.firstElementChild);
-  $(".compare", card).hidden = false;
+  $(".compare", card).hidden = job.video;
+  $(".result-video", card).hidden = !job.video;
 }
 
 // The study: practice trials with feedback, then the recorded ones.
