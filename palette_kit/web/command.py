@@ -85,6 +85,7 @@ def serve(task_name: str | None, checkpoint: Path | None, host: str, port: int, 
         import uvicorn
     except ImportError:
         raise click.ClickException("the web app needs its extra: pip install 'palette-kit[web]'") from None
+    from palette_kit.imageio import list_images
     from palette_kit.runtime import Runtime
     from palette_kit.web.app import App, Limits, create_app
     from palette_kit.web.jobs import Shelf, Worker
@@ -97,11 +98,12 @@ def serve(task_name: str | None, checkpoint: Path | None, host: str, port: int, 
     model.to(runtime)
     study, token = None, secrets.token_urlsafe(18)
     if study_dir is not None:
-        store = Store(database)  # refused before any picture is restored
+        photos = list_images(study_dir)
+        store = Store(database)  # both checked before any picture is restored
         checkpoints = dict(named) or {Path(checkpoint).name: checkpoint}
         study_models = {name: model if path == checkpoint else load_model(model.task.name, path)[0].to(runtime)
                         for name, path in checkpoints.items()}
-        pairs = prepare_pairs(study_dir, study_models, seed, lambda line: click.echo(line, err=True))
+        pairs = prepare_pairs(study_dir, photos, study_models, seed, lambda line: click.echo(line, err=True))
         settings = {name: {**_provenance(study_models[name], path), "seed": str(seed)}
                     for name, path in checkpoints.items()}
         study = Study(pairs, store, StudySettings(trials, practice, show_seconds), settings)

@@ -138,13 +138,13 @@ class Study:
         return {"practice": False, "recorded": self.store.answer(trial, choice, response_ms)}
 
 
-def prepare_pairs(root: Path, models: dict[str, Palette], seed: int, report: Callable[[str], None]) -> list[Pair]:
-    """A pair per photo under ``root`` and model: the photo and the model's restoration of the task's condition
-    of it (colorization: of its gray version), sampled with ``seed``. Photos that cannot be read are reported."""
-    from palette_kit.imageio import list_images
+def prepare_pairs(root: Path, photos: list[Path], models: dict[str, Palette], seed: int,
+                  report: Callable[[str], None]) -> list[Pair]:
+    """A pair per photo (under ``root``, which names them) and model: the photo and the model's restoration of
+    the task's condition of it (colorization: of its gray version), sampled with ``seed``. Photos that cannot be
+    read are reported."""
     from palette_kit.inference import restore_files
 
-    photos = list_images(root)
     pairs = []
     for name, model in models.items():
         for restored in restore_files(model, photos, [seed]):

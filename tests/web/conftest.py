@@ -47,4 +47,6 @@ def tiny_model(tiny_checkpoint):
 def tiny_pairs(tiny_model, study_photos):
     from palette_kit.web.study import prepare_pairs
 
-    return prepare_pairs(study_photos, {"tiny": tiny_model}, 0, lambda line: None)
+    from palette_kit.imageio import list_images
+
+    return prepare_pairs(study_photos, list_images(study_photos), {"tiny": tiny_model}, 0, lambda line: None)

@@ -18,8 +18,9 @@ def test_bad_options_are_one_line(tiny_checkpoint, study_photos, tmp_path):
                           "--model 'oops'", "NAME=CHECKPOINT")
     assert_one_line_error(run_cli("serve", "--checkpoint", tiny_checkpoint, "--task", "inpainting"),
                           "is for task 'colorization', not 'inpainting'")
-    assert_one_line_error(run_cli("serve", "--checkpoint", tiny_checkpoint, "--study", tmp_path / "none"),
-                          "data folder not found")
+    assert_one_line_error(run_cli("serve", "--checkpoint", tiny_checkpoint, "--study", tmp_path / "none",
+                                  cwd=tmp_path), "data folder not found")
+    assert not list(tmp_path.iterdir())  # no database made for a study that cannot run
     (tmp_path / "notes.txt").write_text("not a database, " * 100)
     assert_one_line_error(run_cli("serve", "--checkpoint", tiny_checkpoint, "--study", study_photos,
                                   "--database", tmp_path / "notes.txt"), "--database", "cannot use it")
