@@ -1,5 +1,5 @@
-"""The ``palette-kit`` command: ``tasks``, ``train``, ``infer``, ``evaluate`` and ``distill`` (from
-``palette_kit.distillation``). It knows no task by name.
+"""The ``palette-kit`` command: ``tasks``, ``train``, ``infer``, ``evaluate``, ``distill`` (from
+``palette_kit.distillation``) and ``serve`` (the web app, ``palette_kit.web``). It knows no task by name.
 
 Start-up stays well under a second: this module imports only click and light palette-kit modules;
 torch and everything built on it are imported inside the commands that need them.
@@ -21,6 +21,7 @@ from palette_kit.distillation.command import distill
 from palette_kit.errors import CheckpointError, InputError, PaletteError, file_problem
 from palette_kit.task_params import TaskChoice, TaskCommand
 from palette_kit.tasks import load_task, task_names
+from palette_kit.web.command import serve
 
 if TYPE_CHECKING:
     from palette_kit.model import Palette
@@ -55,9 +56,6 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="palette-kit")
 def main() -> None:
     """Palette-style image-to-image diffusion; tasks come from plugins."""
-
-
-main.add_command(distill)
 
 
 @main.command()
@@ -359,3 +357,7 @@ def infer(inputs: tuple[str, ...], task_name: str, checkpoint: Path | None, outp
         raise click.ClickException(f"{summary}, {len(failed)} failed")
     if len(report.written) + len(report.skipped) > 1 or report.skipped:
         click.echo(summary)
+
+
+main.add_command(distill)
+main.add_command(serve)

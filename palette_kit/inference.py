@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from palette_kit import __version__
 from palette_kit.errors import PaletteError
 from palette_kit.imageio import read_image, write_image
+from palette_kit.diffusion.sampler import Callback
 from palette_kit.model import Palette
 from palette_kit.outputs import Target
 from palette_kit.tasks.base import Prepared
@@ -41,14 +42,16 @@ class Restored:
 
 def restore_files(model: Palette, sources: list[Path], seeds: list[int], steps: int | None = None,
                   sampler: str | None = None, batch_size: int = 8,
-                  prepare: Callable[[np.ndarray, int], Prepared] | None = None) -> Iterator[Restored]:
+                  prepare: Callable[[np.ndarray, int], Prepared] | None = None,
+                  callback: Callback | None = None) -> Iterator[Restored]:
     """Read, prepare, sample and finish every file in batches of ``batch_size`` samples; one ``Restored``
     per file, in order.
 
     Every (file, seed) pair is sampled with its own generator seeded with ``seed``, so a result does not
     depend on the batch it is in. A file that cannot be read or prepared, or whose result cannot be
     composed (``task.finish``), comes back with its ``error``; the other files go on. ``prepare`` makes
-    a picture a ``Prepared`` at a size (default: ``task.prepare`` with its default options).
+    a picture a ``Prepared`` at a size (default: ``task.prepare`` with its default options); ``callback``
+    is the sampler's, called at every step of every batch (e.g. to report progress).
     """
     task, device = model.task, model.runtime.device if model.runtime is not None else torch.device("cpu")
     per_batch = max(1, batch_size // len(seeds))
@@ -64,7 +67,7 @@ def restore_files(model: Palette, sources: list[Path], seeds: list[int], steps: 
         if ready:
             y_cond = torch.stack([r.prepared.y_cond for r in ready for _ in seeds]).to(device)
             generators = [torch.Generator().manual_seed(seed) for _ in ready for seed in seeds]
-            y_0 = model.sample(y_cond, steps, sampler, generators).cpu()
+            y_0 = model.sample(y_cond, steps, sampler, generators, callback).cpu()
             for i, restored in enumerate(ready):
                 try:
                     restored.results = [task.finish(restored.prepared, y)

@@ -33,7 +33,8 @@ def _run_probe(*commands: list[str]) -> list[str]:
 
 
 def test_help_imports_nothing_heavy():
-    loaded = _run_probe(["--help"], ["train", "--help"], ["infer", "--help"], ["evaluate", "--help"])[-1]
+    loaded = _run_probe(["--help"], ["train", "--help"], ["infer", "--help"], ["evaluate", "--help"],
+                        ["serve", "--help"])[-1]
     assert loaded == "", f"--help imported {loaded}"
 
 

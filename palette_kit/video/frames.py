@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import cv2
 import numpy as np
@@ -79,15 +79,17 @@ def restore_frames(model: Palette, frames: Iterable[Frame], seeds: list[int], st
 
 def restore_video(model: Palette, source: Path, outputs: list[Path], seeds: list[int], steps: int | None,
                   sampler: str | None, options: dict[str, Any], metadata: dict[str, str],
-                  compare: Path | None = None) -> None:
+                  compare: Path | None = None, progress: Callable[[int, int], None] | None = None) -> None:
     """Write one result video per seed to ``outputs`` (and the side-by-side ``compare`` video: input | results),
-    all or none: a failure (``InputError`` for a bad video) leaves none of them, nor a temporary file."""
+    all or none: a failure (``InputError`` for a bad video) leaves none of them, nor a temporary file.
+    ``progress`` is called after every frame with the frames done and the container's count (0: unknown)."""
     writers: list[VideoWriter] = []
     with VideoReader(source) as reader:
         info = reader.info
         bar = tqdm(total=info.frames or None, desc=source.name, unit="frame", leave=False, disable=None)
         try:
-            for frame, prepared, results in restore_frames(model, reader, seeds, steps, sampler, options):
+            for done, (frame, prepared, results) in enumerate(restore_frames(model, reader, seeds, steps, sampler,
+                                                                              options), 1):
                 baseline = model.task.baseline(prepared)
                 panels = [frame.picture if baseline is None else baseline, *results]
                 if not writers:
@@ -102,6 +104,8 @@ def restore_video(model: Palette, source: Path, outputs: list[Path], seeds: list
                 if compare is not None:
                     writers[-1].write(side_by_side(panels), frame.pts)
                 bar.update()
+                if progress is not None:
+                    progress(done, info.frames)
             for writer in writers:
                 writer.commit()
         except BaseException:
