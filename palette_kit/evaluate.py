@@ -49,7 +49,7 @@ def evaluate(model: Palette, paths: list[Path], steps: int | None, sampler: str 
     pictures as one process would form them, videos one by one; ``gather`` joins the shares).
 
     Every picture is sampled with its own generator seeded with ``seed``, so its row does not depend
-    on the batch it is in. ``task_options`` (the task's ``eval_options``) go to its
+    on what else is in its batch (on a CPU, the batch's size can move the last float bits). ``task_options`` (the task's ``eval_options``) go to its
     ``prepare_for_evaluation``. A row: ``{"image": path, metric: value, ..., "baseline_" + metric: value, ...}``;
     a video's is ``evaluate_video``'s. Pictures (not video frames) are added to ``sets``.
     """
