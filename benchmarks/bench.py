@@ -8,6 +8,9 @@ the largest difference between the two networks' outputs.
 
     python benchmarks/bench.py --preset seed --batch 1 --steps 20            # a 2-core CPU: about a minute
     python benchmarks/bench.py --device cuda --batch 64 --train-batch 32     # H100 / H200, bf16
+
+With ``--checkpoint DIR`` it measures instead how fast a saved model samples at its own sampler and steps
+(encoder and task included, as ``infer`` runs it) on a batch of random conditions.
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ from palette_kit.diffusion.eps_model import EpsModel
 from palette_kit.diffusion.loss import PaletteLoss
 from palette_kit.diffusion.presets import SAMPLERS, make_scheduler, schedule_preset
 from palette_kit.diffusion.sampler import EpsFn, restore
+from palette_kit.model import Palette
 from palette_kit.nn.unet import PRESETS, UNet, preset
 from palette_kit.runtime import Runtime
 
@@ -167,6 +171,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Measure everything; return the report as a JSON-ready dict."""
     if args.threads:
         torch.set_num_threads(args.threads)
+    args.sampler, args.steps = args.sampler or "ddim", args.steps or 20
     runtime = Runtime.pick(args.device, args.dtype, compile=args.compile)
     device = runtime.device
     config = preset(args.preset, COND_CHANNELS + TARGET_CHANNELS, TARGET_CHANNELS,
@@ -239,6 +244,42 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+def sample_checkpoint(args: argparse.Namespace) -> dict[str, Any]:
+    """How fast the model saved in ``args.checkpoint`` samples a batch at its own sampler and steps (or the
+    given ones): images/s, and peak memory; the report as a JSON-ready dict."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    runtime = Runtime.pick(args.device, args.dtype, compile=args.compile)
+    model = Palette.load(args.checkpoint).to(runtime)
+    model.net.eval()
+    sampler, steps = args.sampler or model.sampling.sampler, args.steps or model.sampling.steps
+    size, device = model.condition_size, runtime.device
+    noise = torch.Generator().manual_seed(args.seed)
+    y_cond = (torch.rand(args.batch, model.task.cond_channels, size, size, generator=noise) * 2 - 1).to(device)
+    report: dict[str, Any] = {"environment": environment(runtime), "args": vars(args), "sampler": sampler,
+                              "steps": steps, "image_size": model.image_size, "condition_size": size,
+                              "parameters": sum(p.numel() for p in model.net.parameters())}
+    log(f"{report['environment']['device']}, {runtime.name}: {args.checkpoint}, {steps} {sampler} steps")
+    with torch.inference_mode():
+        log("warm-up sampling (1 step)")
+        model.sample(y_cond, 1, sampler)
+        reset_peak_memory(device)
+        log(f"sampling {args.batch} image(s)")
+        seconds, _ = timed(lambda: model.sample(y_cond, steps, sampler), device)
+    report.update(sample_images_per_s=args.batch / seconds, sample_s_per_image=seconds / args.batch,
+                  sample_peak_mib=peak_memory_mib(device))
+    return report
+
+
+def checkpoint_markdown(report: dict[str, Any]) -> str:
+    """The checkpoint report as two lines."""
+    env, args = report["environment"], report["args"]
+    return (f"device: {env['device']}; runtime: {env['runtime']}; torch {env['torch']}\n"
+            f"{args['checkpoint']} ({report['parameters']:,} parameters, {report['image_size']} px): batch "
+            f"{args['batch']}, {report['steps']} {report['sampler']} steps: {report['sample_images_per_s']:.4g} "
+            f"images/s ({report['sample_s_per_image']:.4g} s/image), peak {report['sample_peak_mib']:.0f} MiB")
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The report as a header and a markdown table."""
     env, args = report["environment"], report["args"]
@@ -290,9 +331,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                         help="autocast dtype of palette-kit's path (auto: bf16 on CUDA, fp32 on a CPU; "
                              "fp16 trains without loss scaling: a speed figure only)")
-    parser.add_argument("--sampler", default="ddim", choices=list(SAMPLERS))
+    parser.add_argument("--sampler", default=None, choices=list(SAMPLERS),
+                        help="None: ddim, or with --checkpoint the checkpoint's own")
     parser.add_argument("--schedule", default="palette", help="schedule preset (train and sample)")
-    parser.add_argument("--steps", type=int, default=20, help="sampling steps")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="sampling steps; None: 20, or with --checkpoint the checkpoint's own")
     parser.add_argument("--train-steps", type=int, default=2, help="timed training steps")
     parser.add_argument("--warmup", type=int, default=1, help="untimed training steps first")
     parser.add_argument("--compile", action="store_true", help="torch.compile palette-kit's network")
@@ -301,6 +344,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--matmul-size", type=int, default=None,
                         help="n of the peak-rate matmul; None: 8192 on CUDA, 2048 on a CPU")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads; None: torch's choice")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="measure this saved model's sampling instead (at --batch; no training, no tutorial)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write the report here")
     return parser.parse_args(argv)
@@ -308,8 +353,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    report = run(args)
-    print(markdown(report))
+    report = sample_checkpoint(args) if args.checkpoint else run(args)
+    print(checkpoint_markdown(report) if args.checkpoint else markdown(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, default=str))
     return report

@@ -4,11 +4,12 @@ Real colour videos (opencv-doc's ``vtest.avi``, ``Megamind.avi``, ``tree.avi``; 
 and a synthetic pan/zoom over a still photo (opencv-doc's ``fruits.jpg``) are colorized from their lightness
 twice with the same model and seeds: once with propagation (``Task.carry``), once with every frame on its
 own. Per frame: ab MAE against the original (model units, as validation reports it) and mean CIEDE2000;
-per pair of frames, the temporal warp error of Lai et al. (ECCV 2018): the mean squared RGB difference
-(in [0, 1], reported x 1000) between output frame t and output frame t-1 warped by the flow of the
-*original* frames (DIS on their lightness), over the pixels the forward-backward check finds visible in
-both, and the colour part alone (mean |ab| difference on the same pixels, 8-bit Lab levels: every output
-keeps its frame's lightness, so the RGB error also holds the lightness's own, identical in both modes).
+per pair of frames, the temporal warp error of Lai et al. (ECCV 2018, ``palette_kit.metrics.temporal``, as
+``palette-kit evaluate`` reports it for videos): the mean squared RGB difference (in [0, 1], reported x 1000)
+between output frame t and output frame t-1 warped by the flow of the *original* frames (DIS on their gray
+levels), over the pixels the forward-backward check finds visible in both, and the colour part alone (mean
+|delta a*| + |delta b*| on the same pixels, CIE units: every output keeps its frame's lightness, so the RGB
+error also holds the lightness's own, identical in both modes).
 The original video's own warp errors are the floor (lighting changes, flow errors).
 
     python benchmarks/video_consistency.py --frames 20                     # fetches opencv-doc into a temp folder
@@ -32,13 +33,12 @@ import numpy as np
 import torch
 
 from palette_kit.metrics.picture import mean_ciede2000
+from palette_kit.metrics.temporal import Motion
 from palette_kit.model import Palette
 from palette_kit.tasks import load_task
 from palette_kit.video.frames import restore_frames
 from palette_kit.video.io import Frame, VideoReader
 from palette_kit.video.synthetic import pan_zoom
-from palette_kit_colorization.flow import optical_flow, reliable, warp
-from palette_kit_colorization.lab import lightness
 
 DATA = "usr/share/doc/opencv-doc/examples/data"
 VIDEOS = ("vtest.avi", "Megamind.avi", "tree.avi")
@@ -66,19 +66,10 @@ def read_frames(path: Path, count: int, height: int) -> list[np.ndarray]:
 
 
 def warp_errors(outputs: list[np.ndarray], originals: list[np.ndarray]) -> tuple[float, float]:
-    """Lai et al.'s E_warp x 1000 (mean squared RGB difference in [0, 1] between output t and output t-1 warped
-    by the originals' flow, over pixels visible in both), and the same pixels' mean |ab| difference (8-bit
-    Lab levels): the colour part alone, since every output keeps its frame's lightness. Averaged over pairs."""
-    rgb, ab = [], []
-    for t in range(1, len(outputs)):
-        before, after = lightness(originals[t - 1]), lightness(originals[t])
-        backward, forward = optical_flow(after, before), optical_flow(before, after)
-        seen = reliable(backward, forward)
-        moved = warp(outputs[t - 1].astype(np.float32) / 255, backward)
-        rgb.append(float(np.square(outputs[t].astype(np.float32) / 255 - moved).sum(-1)[seen].mean()))
-        colours = [cv2.cvtColor(o, cv2.COLOR_BGR2LAB)[..., 1:].astype(np.float32) for o in outputs[t - 1:t + 1]]
-        ab.append(float(np.abs(colours[1] - warp(colours[0], backward)).sum(-1)[seen].mean()))
-    return 1000 * float(np.mean(rgb)), float(np.mean(ab))
+    """Lai et al.'s E_warp x 1000 and its colour part (``palette_kit.metrics.temporal``), averaged over pairs."""
+    pairs = [Motion(originals[t - 1], originals[t]).warp_error(outputs[t - 1], outputs[t])
+             for t in range(1, len(outputs))]
+    return float(np.mean([p["warp_error"] for p in pairs])), float(np.mean([p["warp_error_ab"] for p in pairs]))
 
 
 def hint_model(checkpoint: Path | None) -> tuple[Palette, str]:

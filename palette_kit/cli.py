@@ -233,7 +233,7 @@ def _load_model(task_name: str, checkpoint: Path | None, steps: int | None) -> t
 @main.command(cls=TaskCommand, which="eval_options")
 @click.option("--task", "task_name", type=TaskChoice(), required=True, help=TASK_HELP)
 @click.option("--data", required=True, type=click.Path(path_type=Path),
-              help="Folder of ground-truth pictures (searched recursively).")
+              help="Folder of ground-truth pictures and videos (searched recursively).")
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
               help="Checkpoint folder (default: the model the task plugin ships).")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Sampling steps (default: the checkpoint's).")
@@ -249,36 +249,46 @@ def _load_model(task_name: str, checkpoint: Path | None, steps: int | None) -> t
 def evaluate(task_name: str, data: Path, checkpoint: Path | None, steps: int | None, sampler: str | None,
              seed: int, batch_size: int, limit: int | None, device: str, out: Path | None,
              task_options: dict | None = None) -> None:
-    """Measure a model on ground-truth pictures: PSNR, SSIM, CIEDE2000, colourfulness and the task's metrics,
-    and over the whole set FID, KID and classification accuracy (when their networks are installed).
+    """Measure a model on ground-truth pictures and videos: PSNR, SSIM, CIEDE2000, colourfulness and the task's
+    metrics, for videos per frame and the temporal warp error, and over the pictures FID, KID and classification
+    accuracy (when their networks are installed).
 
-    Each picture is restored from the task's condition (colorization: its gray version) and compared with
-    the original; the task's baseline (colorization: the gray picture) is measured the same way.
+    Each picture or frame is restored from the task's condition (colorization: its gray version) and compared with
+    the original; the task's baseline (colorization: the gray picture) is measured the same way. Under torchrun
+    each process evaluates its share; rank 0 writes the reports.
     """
-    from palette_kit.evaluate import evaluate as run_evaluation, format_table, summarise, write_reports
+    from palette_kit.evaluate import evaluate as run_evaluation, format_table, gather, summarise, write_reports
     from palette_kit.imageio import list_images
     from palette_kit.metrics.sets import SetMetrics, unavailable
     from palette_kit.runtime import Runtime
     from palette_kit.tasks.base import resolve_options
+    from palette_kit.training.distributed import join, leave
 
-    paths = list_images(data)[:limit]
+    paths = list_images(data, videos=True)[:limit]
     model, checkpoint = _load_model(task_name, checkpoint, steps)
-    runtime = Runtime.pick(device)
-    model.to(runtime)
-    missing = unavailable()
-    sets = None if missing else SetMetrics.load(runtime.device)
     options = resolve_options(model.task.eval_options, task_options or {}, task_name)
     model.task.check_run_options(options)
-    rows, failures = run_evaluation(model, paths, steps, sampler, seed, batch_size, sets=sets, task_options=options)
+    world = join(device)  # under torchrun: one process per device, each with its share of the files
+    try:
+        model.to(dataclasses.replace(Runtime.pick(device), device=world.device))
+        missing = unavailable()
+        sets = None if missing else SetMetrics.load(world.device)
+        rows, failures = run_evaluation(model, paths, steps, sampler, seed, batch_size, sets=sets,
+                                        task_options=options, world=world)
+        rows, failures = gather(world, paths, rows, failures, sets)
+    finally:
+        leave(world)
+    if not world.is_main:  # rank 0 reports for every process, and its exit status is the run's
+        return
     for path, reason in failures:
         click.echo(f"error: {file_problem(str(path), reason)}", err=True)
     if not rows:
-        raise InputError(f"none of the {len(paths)} pictures in {data} could be evaluated")
+        raise InputError(f"none of the {len(paths)} files in {data} could be evaluated")
     summary = summarise(rows)
     out = out or Path(f"evaluation-{task_name}-{dt.datetime.now():%Y%m%d-%H%M%S}")
     whole = sets.summary() if sets else None
     csv_path, json_path = write_reports(rows, summary, out, failures, whole)
-    click.echo(f"{task_name}: mean of {len(rows)} pictures ({checkpoint})\n{format_table(summary)}")
+    click.echo(f"{task_name}: mean of {len(rows)} files ({checkpoint})\n{format_table(summary)}")
     if whole:
         click.echo(f"whole set, n = {whole['n']} (FID is biased upward below ~2,000 pictures; KID is not, "
                    f"kid_se is its standard error)\n{format_table({k: v for k, v in whole.items() if k != 'n'})}")
@@ -321,32 +331,43 @@ def infer(inputs: tuple[str, ...], task_name: str, checkpoint: Path | None, outp
           output_quality: int, overwrite: bool, num_samples: int, compare: bool, steps: int | None,
           sampler: str | None, batch_size: int, dtype: str, compile_net: bool, seed: int, device: str,
           task_options: dict | None = None) -> None:
-    """Run a task on pictures: files, folders (recursive) or glob patterns (`--task NAME --help` lists the
-    task's options). A file that fails is reported on one line and the others are still written."""
+    """Run a task on pictures and videos: files, folders (recursive) or glob patterns (`--task NAME --help` lists
+    the task's options). A file that fails is reported on one line and the others are still written.
+
+    Under torchrun (`torchrun --nproc-per-node N -m palette_kit infer ...`) each process takes its share of the
+    inputs; rank 0 reports for all."""
     from palette_kit import inference
     from palette_kit.checkpoint import read_config
     from palette_kit.imageio import collect_inputs
     from palette_kit.outputs import drop_outputs, plan
     from palette_kit.runtime import Runtime
     from palette_kit.tasks.base import resolve_options
+    from palette_kit.training.distributed import join, leave
 
     model, checkpoint = _load_model(task_name, checkpoint, steps)
     infer_options = resolve_options(type(model.task).infer_options, task_options or {}, task_name)
     model.task.check_run_options(infer_options)
     sources, problems = collect_inputs(list(inputs))
     sources, ours = drop_outputs(sources, inputs, task_names(), output)
-    if ours:
-        click.echo(f"ignored {len(ours)} output(s) of palette-kit found among the inputs (e.g. {ours[0]})")
     seeds = [seed + k for k in range(num_samples)]
     targets = plan(sources, task_name, output, seeds, ext, compare)  # before any sampling: refusals cost nothing
     if not sources and len(problems) == 1:
         raise InputError(f"{problems[0][0]}: {problems[0][1]}")
-    model.to(Runtime.pick(device, dtype, compile_net))
-    sha = read_config(checkpoint)["weights_sha256"]
-    report = inference.run(model, targets, seeds, steps, sampler, batch_size, overwrite,
-                           inference.provenance(model, checkpoint, sha, sampler, steps), infer_options,
-                           output_quality)
+    world = join(device)  # under torchrun: one process per device, each with its share of the inputs
+    if ours and world.is_main:
+        click.echo(f"ignored {len(ours)} output(s) of palette-kit found among the inputs (e.g. {ours[0]})")
+    try:
+        model.to(dataclasses.replace(Runtime.pick(device, dtype, compile_net), device=world.device))
+        sha = read_config(checkpoint)["weights_sha256"]
+        report = inference.run(model, targets, seeds, steps, sampler, batch_size, overwrite,
+                               inference.provenance(model, checkpoint, sha, sampler, steps), infer_options,
+                               output_quality, world)
+        report = inference.Report.merged(world.gather(report))
+    finally:
+        leave(world)
     failed = [file_problem(name, reason) for name, reason in problems + report.failed]
+    if not world.is_main:  # rank 0 reports for every process, and its exit status is the run's
+        return
     if len(failed) == 1 and not report.written and not report.skipped:
         raise InputError(failed[0])
     for reason in failed:

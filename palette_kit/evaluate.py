@@ -1,17 +1,20 @@
-"""Evaluate a model on ground-truth pictures: restore each from its condition and measure the result.
+"""Evaluate a model on ground-truth pictures and videos: restore each from its condition and measure the result.
 
 For every picture the task prepares its condition (colorization: the picture's lightness, i.e. its
 gray version), the model samples, the task composes the full-size result, and the result is measured
 against the picture with :func:`palette_kit.metrics.picture_metrics` plus the task's own ``metrics``.
 Where the task has a ``baseline`` (what a user gets without the model), it is measured the same way
 and reported with the prefix ``baseline_``. Given a :class:`palette_kit.metrics.sets.SetMetrics`, every result,
-truth and baseline is also added to it, for the metrics of the whole set (FID, KID, CA).
+truth and baseline is also added to it, for the metrics of the whole set (FID, KID, CA). A video is measured
+frame by frame against its original frames, and for flicker (``palette_kit.metrics.temporal``): one row each.
+Under torchrun every process evaluates its share and ``gather`` joins them.
 """
 from __future__ import annotations
 
 import csv
 import json
 import math
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -19,11 +22,17 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from palette_kit.inference import restore_files
+from palette_kit.inference import FILE_ERRORS, restore_files
 from palette_kit.metrics import picture_metrics
 from palette_kit.metrics.sets import BASELINE, SetMetrics
+from palette_kit.metrics.temporal import Motion
 from palette_kit.model import Palette
-from palette_kit.tasks.base import Task
+from palette_kit.tasks.base import Prepared, Task
+from palette_kit.training.distributed import World
+from palette_kit.video import is_video
+from palette_kit.video.frames import gray_histogram, restore_frames, scene_cut
+from palette_kit.video.io import VideoReader
+
 
 
 def measure(task: Task, output: np.ndarray, truth: np.ndarray) -> dict[str, float]:
@@ -33,20 +42,26 @@ def measure(task: Task, output: np.ndarray, truth: np.ndarray) -> dict[str, floa
 
 def evaluate(model: Palette, paths: list[Path], steps: int | None, sampler: str | None, seed: int,
              batch_size: int, progress: bool = True, sets: SetMetrics | None = None,
-             task_options: dict[str, Any] | None = None) -> tuple[list[dict], list[tuple[Path, str]]]:
-    """Rows of metrics, one per readable picture, and ``(path, reason)`` for each picture that failed.
+             task_options: dict[str, Any] | None = None, world: World | None = None
+             ) -> tuple[list[dict], list[tuple[Path, str]]]:
+    """Rows of metrics, one per readable picture or video, in the order of ``paths``, and ``(path, reason)``
+    for each that failed; in a ``world`` of several processes, of this process's share (whole batches of
+    pictures as one process would form them, videos one by one; ``gather`` joins the shares).
 
     Every picture is sampled with its own generator seeded with ``seed``, so its row does not depend
-    on the batch it is in. ``task_options`` (the task's ``eval_options``) go to its
-    ``prepare_for_evaluation``. A row: ``{"image": path, metric: value, ..., "baseline_" + metric: value, ...}``.
+    on what else is in its batch (on a CPU, the batch's size can move the last float bits). ``task_options`` (the task's ``eval_options``) go to its
+    ``prepare_for_evaluation``. A row: ``{"image": path, metric: value, ..., "baseline_" + metric: value, ...}``;
+    a video's is ``evaluate_video``'s. Pictures (not video frames) are added to ``sets``.
     """
-    task = model.task
+    task, world = model.task, world or World()
     rows: list[dict] = []
     failures: list[tuple[Path, str]] = []
-    bar = tqdm(total=len(paths), desc="evaluating", unit="image", leave=False,
+    pictures = world.share([path for path in paths if not is_video(path)], batch_size)
+    videos = world.share([path for path in paths if is_video(path)])
+    bar = tqdm(total=len(pictures) + len(videos), desc="evaluating", unit="file", leave=False,
                disable=None if progress else True)  # None: no bar when stderr is not a terminal
     prepare = partial(task.prepare_for_evaluation, **(task_options or {}))
-    for restored in restore_files(model, paths, [seed], steps, sampler, batch_size, prepare):
+    for restored in restore_files(model, pictures, [seed], steps, sampler, batch_size, prepare):
         bar.update()
         if restored.error is not None:
             failures.append((restored.source, restored.error))
@@ -57,9 +72,65 @@ def evaluate(model: Palette, paths: list[Path], steps: int | None, sampler: str 
         if baseline is not None:
             row.update({BASELINE + k: v for k, v in measure(task, baseline, truth).items()})
         if sets is not None:
-            sets.add(restored.results[0], truth, baseline)
+            sets.add(restored.results[0], truth, baseline, name=str(restored.source))
         rows.append(row)
+    for path in videos:
+        try:
+            rows.append(evaluate_video(model, path, steps, sampler, seed, prepare, progress))
+        except FILE_ERRORS as exc:
+            failures.append((path, str(exc)))
+        bar.update()
     bar.close()
+    order = {str(path): i for i, path in enumerate(paths)}
+    return sorted(rows, key=lambda row: order[row["image"]]), sorted(failures, key=lambda f: order[str(f[0])])
+
+
+def evaluate_video(model: Palette, path: Path, steps: int | None, sampler: str | None, seed: int,
+                   prepare: Callable[[np.ndarray, int], Prepared], progress: bool = True) -> dict:
+    """One video's row: every frame's metrics (``measure``, and the baseline's) against the original frame,
+    averaged over the frames, and the temporal warp errors (``metrics.temporal``) of consecutive results within
+    a shot (not across a detected scene cut), averaged over the pairs of frames.
+
+    Frames run as ``infer`` runs them, with what the task carries between frames and one seed for all; a frame
+    nothing is carried into (the first, one after a cut) is made by ``prepare``, as a ground-truth picture.
+    """
+    task = model.task
+    frames: list[dict] = []
+    pairs: list[dict] = []
+    previous = None
+    with VideoReader(path) as reader, tqdm(total=reader.info.frames or None, desc=path.name, unit="frame",
+                                           leave=False, disable=None if progress else True) as bar:
+        restored = restore_frames(model, reader, [seed], steps, sampler, prepare_fresh=prepare)
+        for frame, prepared, (result,) in restored:
+            truth, baseline = frame.picture, task.baseline(prepared)
+            row = measure(task, result, truth)
+            if baseline is not None:
+                row.update({BASELINE + k: v for k, v in measure(task, baseline, truth).items()})
+            frames.append(row)
+            histogram = gray_histogram(truth)
+            if previous is not None and not scene_cut(previous["histogram"], histogram):
+                motion = Motion(previous["truth"], truth)
+                pair = motion.warp_error(previous["result"], result)
+                if baseline is not None:
+                    pair.update({BASELINE + k: v for k, v in motion.warp_error(previous["baseline"], baseline).items()})
+                pairs.append(pair)
+            previous = {"histogram": histogram, "truth": truth, "result": result, "baseline": baseline}
+            bar.update()
+    return {"image": str(path), **summarise(frames), **summarise(pairs)}
+
+
+def gather(world: World, paths: list[Path], rows: list[dict], failures: list[tuple[Path, str]],
+           sets: SetMetrics | None = None) -> tuple[list[dict], list[tuple[Path, str]]]:
+    """Every process's ``rows`` and ``failures`` (and into ``sets``, their pictures) on every process, in the
+    order of ``paths``, as one process evaluating them all would have them; unchanged in a world of one."""
+    if world.size == 1:
+        return rows, failures
+    parts = world.gather((rows, failures, sets.pictures if sets is not None else []))
+    order = {str(path): i for i, path in enumerate(paths)}
+    rows = sorted((row for part in parts for row in part[0]), key=lambda row: order[row["image"]])
+    failures = sorted((failure for part in parts for failure in part[1]), key=lambda f: order[str(f[0])])
+    if sets is not None:
+        sets.pictures = sorted((picture for part in parts for picture in part[2]), key=lambda p: order[p.name])
     return rows, failures
 
 

@@ -20,6 +20,7 @@ from palette_kit.diffusion.sampler import Callback
 from palette_kit.model import Palette
 from palette_kit.outputs import Target
 from palette_kit.tasks.base import Prepared
+from palette_kit.training.distributed import World
 from palette_kit.video import is_video
 from palette_kit.video.frames import restore_video
 
@@ -79,9 +80,17 @@ def restore_files(model: Palette, sources: list[Path], seeds: list[int], steps: 
 
 @dataclass
 class Report:
+    """What ``run`` did with its targets."""
+
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)  # outputs that exist (no --overwrite)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+
+    @classmethod
+    def merged(cls, reports: list[Report]) -> Report:
+        """One report of several (e.g. every process's under torchrun), in the order given."""
+        return cls(*([item for report in reports for item in getattr(report, name)]
+                     for name in ("written", "skipped", "failed")))
 
 
 def _label(picture: np.ndarray, text: str) -> np.ndarray:
@@ -121,8 +130,13 @@ def provenance(model: Palette, checkpoint: Path, weights_sha256: str | None, sam
 
 def run(model: Palette, targets: list[Target], seeds: list[int], steps: int | None, sampler: str | None,
         batch_size: int, overwrite: bool, metadata: dict[str, str], task_options: dict[str, Any],
-        quality: int = 95) -> Report:
-    """Sample every (input, seed) pair in batches and write the results with ``metadata``; errors are per file."""
+        quality: int = 95, world: World | None = None) -> Report:
+    """Sample every (input, seed) pair in batches and write the results with ``metadata``; errors are per file.
+
+    In a ``world`` of several processes each does its share: whole batches of pictures, as one process would
+    form them (so results are the same bytes), and videos one by one; the skipped outputs are rank 0's to report.
+    """
+    world = world or World()
     report = Report()
     todo = []
     for target in targets:
@@ -130,8 +144,10 @@ def run(model: Palette, targets: list[Target], seeds: list[int], steps: int | No
             report.skipped += target.outputs
             continue
         todo.append(target)
-    videos = [target for target in todo if is_video(target.source)]
-    todo = [target for target in todo if not is_video(target.source)]
+    if not world.is_main:
+        report.skipped = []
+    videos = world.share([target for target in todo if is_video(target.source)])
+    todo = world.share([target for target in todo if not is_video(target.source)], max(1, batch_size // len(seeds)))
     bar = tqdm(total=len(todo) * len(seeds), desc="samples", unit="sample", leave=False,
                 disable=None if todo else True)  # None: no bar when stderr is not a terminal
     restored_files = restore_files(model, [t.source for t in todo], seeds, steps, sampler, batch_size,

@@ -66,3 +66,19 @@ def test_end_to_end_infer_benchmark_reports_every_size():
     assert any(line.startswith("one 128 px colorization, model loaded: ") and line.endswith(" s") for line in lines)
     rows = [line for line in lines if line.startswith("| 64 x 48") or line.startswith("| 130 x 70")]
     assert len(rows) == 2 and all(row.endswith(" MB |") for row in rows), result.stdout
+
+
+def test_bench_of_a_checkpoint_samples_at_its_own_sampler_and_steps(tmp_path):
+    from palette_kit.model import Palette
+    from palette_kit.tasks import load_task
+
+    torch.manual_seed(0)
+    model = Palette.create(load_task("colorization")(hints=True), "tiny", sampler="ddim", steps=3)
+    model.save(tmp_path / "ckpt")
+    report = bench.main(["--checkpoint", str(tmp_path / "ckpt"), "--batch", "2", "--device", "cpu",
+                         "--json", str(tmp_path / "bench.json")])
+    parameters = sum(p.numel() for p in model.net.parameters())
+    assert (report["sampler"], report["steps"], report["parameters"]) == ("ddim", 3, parameters)
+    assert report["sample_images_per_s"] > 0 and report["sample_peak_mib"] > 0
+    assert json.loads((tmp_path / "bench.json").read_text())["steps"] == 3
+    assert bench.main(["--checkpoint", str(tmp_path / "ckpt"), "--steps", "1", "--device", "cpu"])["steps"] == 1

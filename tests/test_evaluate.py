@@ -81,8 +81,9 @@ def test_evaluate_adds_every_result_truth_and_baseline_to_the_set_metrics(model,
         def __init__(self):
             self.added = []
 
-        def add(self, output, truth, baseline=None):
+        def add(self, output, truth, baseline=None, name=""):
             self.added.append((output, truth, baseline))
+            assert name
 
     sets = Recorder()
     rows, _ = evaluate(model, pictures[:2], steps=1, sampler=None, seed=0, batch_size=2, progress=False, sets=sets)
@@ -182,7 +183,7 @@ def test_cli_evaluate_end_to_end(model, pictures, tmp_path):
     result = run("evaluate", "--task", "colorization", "--data", tmp_path / "truth", "--checkpoint",
                  tmp_path / "ckpt", "--steps", 2, "--limit", 2, "--batch-size", 1, "--device", "cpu", "--out", out)
     assert result.returncode == 0, result.stderr
-    assert "mean of 2 pictures" in result.stdout and "baseline" in result.stdout
+    assert "mean of 2 files" in result.stdout and "baseline" in result.stdout
     assert "ab_mae" in result.stdout and "ciede2000" in result.stdout
     assert f"reports: {out / 'metrics.csv'} {out / 'metrics.json'}" in result.stdout
     with (out / "metrics.csv").open() as f:
@@ -209,3 +210,28 @@ def test_cli_evaluate_bad_options(tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
     assert len(errors) == 1 and "no images" in errors[0] and str(tmp_path / "empty") in errors[0], result.stderr
+
+
+def test_a_video_row_is_the_mean_of_its_frames_and_their_warp_error(model, tmp_path):
+    from palette_kit.video.io import VideoReader
+    from palette_kit.video.synthetic import pan_zoom, write_video
+
+    clip = tmp_path / "clip.mp4"
+    write_video(clip, pan_zoom(synthetic_photo(np.random.default_rng(3), 48, 64), 3, 24, 32), audio=False)
+    frames = []
+    with VideoReader(clip) as reader:  # the frames as decoded, saved losslessly as pictures
+        for i, frame in enumerate(reader):
+            frames.append(tmp_path / f"f{i}.png")
+            cv2.imwrite(str(frames[-1]), frame.picture)
+    [row], failures = evaluate(model, [clip], steps=2, sampler=None, seed=0, batch_size=1, progress=False)
+    pictures, _ = evaluate(model, frames, steps=2, sampler=None, seed=0, batch_size=1, progress=False)
+    assert failures == [] and row["image"] == str(clip)
+    for name in METRICS:  # a model without hints carries nothing: each frame is restored as its picture is
+        assert row[name] == pytest.approx(np.mean([p[name] for p in pictures]), rel=1e-9), name
+        assert row["baseline_" + name] == pytest.approx(np.mean([p["baseline_" + name] for p in pictures]), rel=1e-9)
+    assert row["warp_error"] > 0 and row["warp_error_ab"] > 0 and row["baseline_warp_error_ab"] < 1e-6
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(clip.read_bytes()[:200])
+    rows, failures = evaluate(model, [broken, frames[0]], steps=2, sampler=None, seed=0, batch_size=1, progress=False)
+    assert [r["image"] for r in rows] == [str(frames[0])] and failures[0][0] == broken
+    assert "cannot read the video" in failures[0][1]

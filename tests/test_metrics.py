@@ -162,3 +162,29 @@ def test_picture_metrics_has_every_metric():
     assert metrics["psnr"] == psnr(gray, picture) and metrics["ssim"] == ssim(gray, picture)
     with pytest.raises(ValueError, match="same shape"):
         picture_metrics(gray[:10], picture)
+
+
+def _textured(seed: int, height: int = 96, width: int = 128) -> np.ndarray:
+    """A colour photo with texture everywhere (optical flow needs some)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    noise = cv2.GaussianBlur(rng.integers(0, 256, (height, width, 3)).astype(np.uint8), (0, 0), 2)
+    return ((synthetic_photo(rng, height, width).astype(np.uint16) + noise) // 2).astype(np.uint8)
+
+
+def test_the_warp_error_follows_motion_and_finds_flicker():
+    from palette_kit.metrics.temporal import Motion
+    from palette_kit.video.synthetic import pan_zoom
+
+    before, after = pan_zoom(_textured(0), 2, 48, 64, zoom=1.05, pan=0.05)
+    motion = Motion(before, after)
+    assert motion.visible.mean() > 0.8  # a slow pan: nearly everything is seen in both frames
+    followed = motion.warp_error(before, after)  # results that move with the frames: no flicker
+    shifted = after.astype(np.int16)
+    shifted[..., 2] += 25  # the second result redder everywhere: flicker
+    flicker = motion.warp_error(before, shifted.clip(0, 255).astype(np.uint8))
+    assert followed["warp_error"] < 2 and followed["warp_error_ab"] < 1.5
+    assert flicker["warp_error"] > 4 * followed["warp_error"] and flicker["warp_error_ab"] > 10
+    gray = [np.repeat(f.mean(-1, keepdims=True), 3, -1).astype(np.uint8) for f in (before, after)]
+    assert motion.warp_error(*gray)["warp_error_ab"] == pytest.approx(0, abs=1e-6)  # grays have no colour to flicker

@@ -17,16 +17,16 @@ INPUT_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
 _GLOB_CHARS = frozenset("*?[")
 
 
-def list_images(root: Path) -> list[Path]:
-    """All pictures under ``root`` (recursive), sorted; a clear error if there are none."""
+def list_images(root: Path, videos: bool = False) -> list[Path]:
+    """All pictures (with ``videos``, videos too) under ``root`` (recursive), sorted; a clear error if none."""
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"data folder not found: {root}")
-    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    suffixes = INPUT_SUFFIXES if videos else IMAGE_SUFFIXES
+    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
     if not paths:
-        raise InputError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found in {root}")
+        raise InputError(f"no images{' or videos' if videos else ''} ({', '.join(sorted(suffixes))}) found in {root}")
     return paths
-
 
 
 def collect_inputs(specs: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:

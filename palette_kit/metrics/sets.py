@@ -7,11 +7,13 @@
 - CA, classification accuracy as Palette reports it: how often an ImageNet classifier (EfficientNet-Lite0)
   gives the result the same top-1 class as the original.
 
-Pictures are added one at a time and only their features and classes are kept, so a set of any size
-fits in memory. Both networks are optional installs (``unavailable`` says how to get them).
+Pictures are added one at a time and only their features and classes are kept (``Measured``), so a set of
+any size fits in memory, and the shares of several processes can be gathered and joined.
+Both networks are optional installs (``unavailable`` says how to get them).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from importlib.util import find_spec
 
 import numpy as np
@@ -35,25 +37,39 @@ def unavailable() -> str | None:
     return None
 
 
+@dataclass
+class Measured:
+    """What the set metrics keep of one picture: the features and top-1 class of its truth, its result and (if
+    the task has one) its baseline, under the picture's ``name``."""
+
+    name: str
+    features: dict[str, np.ndarray] = field(default_factory=dict)
+    classes: dict[str, int] = field(default_factory=dict)
+
+
 class SetMetrics:
-    """FID, KID and CA of results, and of the task's baselines, against the same truths."""
+    """FID, KID and CA of results, and of the task's baselines, against the same truths.
+
+    ``pictures`` is what was measured, in order; lists of them from several processes can be joined (the
+    metrics need only them, not the networks)."""
 
     def __init__(self, inception_net: FidInception, classifier: EfficientNetLite0) -> None:
         self.inception, self.classifier = inception_net, classifier
-        self.features: dict[str, list[np.ndarray]] = {"truth": [], "output": [], "baseline": []}
-        self.classes: dict[str, list[int]] = {"truth": [], "output": [], "baseline": []}
+        self.pictures: list[Measured] = []
 
     @classmethod
     def load(cls, device: torch.device | str = "cpu") -> SetMetrics:
         """Both pretrained networks on ``device`` (their files' SHA-256 checked); they compute in float32."""
         return cls(FidInception(device=device), load_efficientnet_lite0().to(device))
 
-    def add(self, output: np.ndarray, truth: np.ndarray, baseline: np.ndarray | None = None) -> None:
+    def add(self, output: np.ndarray, truth: np.ndarray, baseline: np.ndarray | None = None, name: str = "") -> None:
         """One result, its truth and (if the task has one) its baseline: BGR ``uint8`` pictures of any size."""
-        for name, picture in (("truth", truth), ("output", output), ("baseline", baseline)):
+        measured = Measured(name)
+        for kind, picture in (("truth", truth), ("output", output), ("baseline", baseline)):
             if picture is not None:
-                self.features[name].append(self.inception.features([picture])[0])
-                self.classes[name].append(self.top1(picture))
+                measured.features[kind] = self.inception.features([picture])[0]
+                measured.classes[kind] = self.top1(picture)
+        self.pictures.append(measured)
 
     @torch.no_grad()
     def top1(self, picture: np.ndarray) -> int:
@@ -65,15 +81,18 @@ class SetMetrics:
     def summary(self) -> dict[str, float]:
         """``n`` (pictures added), then ``fid``, ``kid``, ``kid_se`` (n >= 2; ``kid_se`` is NaN below 3) and ``ca``
         of the results, and the same with the prefix ``baseline_`` when every picture had a baseline."""
-        n = len(self.classes["truth"])
+        n = len(self.pictures)
         summary: dict[str, float] = {"n": n}
-        truth_features, truth_classes = np.array(self.features["truth"]), np.array(self.classes["truth"])
-        for prefix, name in (("", "output"), (BASELINE, "baseline")):
-            if n == 0 or len(self.classes[name]) != n:
+        if n == 0:
+            return summary
+        truth_features = np.array([p.features["truth"] for p in self.pictures])
+        truth_classes = np.array([p.classes["truth"] for p in self.pictures])
+        for prefix, kind in (("", "output"), (BASELINE, "baseline")):
+            if not all(kind in p.classes for p in self.pictures):
                 continue
             if n >= 2:
-                features = np.array(self.features[name])
+                features = np.array([p.features[kind] for p in self.pictures])
                 summary[prefix + "fid"] = fid(features, truth_features)
                 summary[prefix + "kid"], summary[prefix + "kid_se"] = kid(features, truth_features, paired=True)
-            summary[prefix + "ca"] = float(np.mean(np.array(self.classes[name]) == truth_classes))
+            summary[prefix + "ca"] = float(np.mean(np.array([p.classes[kind] for p in self.pictures]) == truth_classes))
         return summary

@@ -5,7 +5,7 @@ they come (``VideoWriter``), so memory does not grow with the video's length.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -52,12 +52,15 @@ def side_by_side(panels: list[np.ndarray]) -> np.ndarray:
 
 
 def restore_frames(model: Palette, frames: Iterable[Frame], seeds: list[int], steps: int | None = None,
-                   sampler: str | None = None, options: dict[str, Any] | None = None
+                   sampler: str | None = None, options: dict[str, Any] | None = None,
+                   prepare_fresh: Callable[[np.ndarray, int], Prepared] | None = None
                    ) -> Iterator[tuple[Frame, Prepared, list[np.ndarray]]]:
     """Every frame with its preparation (the first seed's) and one result per seed, in order.
 
     Each seed's results form their own chain: frame t of seed k is prepared with what the task carries from
     frame t-1 of seed k, and sampled with a generator seeded with k, the same for every frame.
+    ``prepare_fresh`` (a picture, a size) prepares the frames nothing is carried into, instead of
+    ``task.prepare_frame`` (evaluation prepares them as ground-truth pictures).
     """
     task = model.task
     device = model.runtime.device if model.runtime is not None else torch.device("cpu")
@@ -67,7 +70,8 @@ def restore_frames(model: Palette, frames: Iterable[Frame], seeds: list[int], st
         fresh = previous is None or scene_cut(previous.histogram, histogram)
         carried = [None if fresh else task.carry(previous.picture, result, frame.picture)
                    for result in (previous.results if previous else [None] * len(seeds))]
-        prepared = [task.prepare_frame(frame.picture, model.condition_size, c, index, **(options or {}))
+        prepared = [prepare_fresh(frame.picture, model.condition_size) if c is None and prepare_fresh else
+                    task.prepare_frame(frame.picture, model.condition_size, c, index, **(options or {}))
                     for c in carried]
         y_cond = torch.stack([p.y_cond for p in prepared]).to(device)
         generators = [torch.Generator().manual_seed(seed) for seed in seeds]

@@ -91,6 +91,22 @@ def read_hints(path: Path, width: int, height: int) -> Hints:
     return Hints(ab, mask).resized(width, height)
 
 
+def keyframe_layers(folder: Path) -> dict[int, Path]:
+    """A video's hint layers by keyframe: ``N.png`` (any picture suffix) in ``folder`` is frame N's, counted
+    from 0 in display order; hidden files are left out, any other name is an error."""
+    layers: dict[int, Path] = {}
+    for path in sorted(Path(folder).iterdir()):
+        if path.name.startswith("."):
+            continue
+        if not (path.is_file() and path.stem.isdigit()) or int(path.stem) in layers:
+            raise InputError(f"{path}: the hint layers of a video's keyframes are named by frame index, one per "
+                             f"frame (0.png, 48.png, ...)")
+        layers[int(path.stem)] = path
+    if not layers:
+        raise InputError(f"{folder}: no hint layers (a folder of hints holds one per keyframe: 0.png, 48.png, ...)")
+    return layers
+
+
 def point_hints(points: tuple[str, ...], radius: int, width: int, height: int) -> Hints:
     """Discs of ``radius`` pixels at ``X,Y,COLOUR`` points (X, Y in the photo's pixels)."""
     hints = Hints.none(height, width)

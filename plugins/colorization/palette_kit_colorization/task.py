@@ -19,7 +19,8 @@ from palette_kit.lazy import lazy
 from palette_kit.tasks.base import Item, Option, Prepared, Task
 
 from palette_kit_colorization.flow import carried_colours
-from palette_kit_colorization.hints import Hints, evaluation_hints, point_hints, read_hints, training_hints
+from palette_kit_colorization.hints import (Hints, evaluation_hints, keyframe_layers, point_hints, read_hints,
+                                            training_hints)
 from palette_kit_colorization.lab import bgr_to_lab, lab_to_bgr, lab_to_bgr_keeping_lightness, lightness
 from palette_kit_colorization.propagation import propagate
 
@@ -68,7 +69,8 @@ class Colorization(Task):
     infer_options = (
         Option("hints", click.Path(path_type=Path), None,
                "RGBA picture of colour hints over the photo (any size, same aspect ratio): pixels with "
-               "alpha > 0 are hints of their RGB colour (lightness ignored)."),
+               "alpha > 0 are hints of their RGB colour (lightness ignored). For a video: the first frame's, "
+               "or a folder of one per keyframe named by frame index (0.png, 48.png, ...)."),
         Option("hint", str, None, "A colour hint X,Y,COLOUR (X, Y in the photo's pixels; COLOUR #rrggbb or "
                "a CSS name); repeatable.", multiple=True),
         Option("hint_radius", click.IntRange(0), 3, "Radius in the photo's pixels of each --hint."),
@@ -132,14 +134,20 @@ class Colorization(Task):
         """The picture's L channel, the whole frame resized (not cropped) to ``image_size`` squared, with the
         hints of the ``hints`` picture and of the ``hint`` points (one-line errors for bad ones)."""
         self.check_run_options({"hints": hints, "hint": hint})
+        if hints is not None and Path(hints).is_dir():
+            raise InputError(f"--hints {hints}: a folder of hints (one per keyframe) is for videos; a picture "
+                             f"takes one RGBA picture")
+        return self._prepared(image, image_size, self._given(image, hints, hint, hint_radius))
+
+    @staticmethod
+    def _given(image: np.ndarray, layer: Path | None, points: tuple[str, ...], radius: int) -> Hints | None:
+        """The hints of a ``layer`` picture with ``points`` painted over them, at ``image``'s size (None: none)."""
         height, width = image.shape[:2]
-        given = None
-        if hints is not None:
-            given = read_hints(hints, width, height)
-        if hint:
-            points = point_hints(tuple(hint), hint_radius, width, height)
-            given = points if given is None else given.merged(points)
-        return self._prepared(image, image_size, given)
+        given = read_hints(layer, width, height) if layer is not None else None
+        if points:
+            dots = point_hints(tuple(points), radius, width, height)
+            given = dots if given is None else given.merged(dots)
+        return given
 
     def prepare_for_evaluation(self, image: np.ndarray, image_size: int, hints: int = 0) -> Prepared:
         """``prepare`` with ``hints`` point hints drawn from the picture's own colours (``evaluation_hints``)."""
@@ -155,11 +163,19 @@ class Colorization(Task):
 
     def prepare_frame(self, frame: np.ndarray, image_size: int, carried: Hints | None, index: int,
                       **options: Any) -> Prepared:
-        """A frame with the colours carried from the one before as its hints; the hints given for a video
-        (``--hints``, ``--hint``) are the first frame's, whose colours then travel along the flow."""
+        """A frame with the colours carried from the one before as its hints. The hints given for a video
+        (``--hints FILE``, ``--hint``) are the first frame's, whose colours then travel along the flow; with
+        ``--hints FOLDER`` every keyframe with a layer there (``keyframe_layers``) gets its hints too, painted
+        over the colours carried to it (a keyframe after a scene cut starts from its hints alone)."""
+        layer, points = options.get("hints"), options.get("hint", ()) if index == 0 else ()
+        if layer is not None and Path(layer).is_dir():
+            layer = keyframe_layers(Path(layer)).get(index)
+        elif index > 0:
+            layer = None
+        given = self._given(frame, layer, points, options.get("hint_radius", 3))
         if carried is not None:
-            return self._prepared(frame, image_size, carried)
-        return self.prepare(frame, image_size, **(options if index == 0 else {}))
+            given = carried if given is None else carried.merged(given)
+        return self._prepared(frame, image_size, given)
 
     def check_run_options(self, options: dict[str, Any]) -> None:
         """Hints (``--hints``, ``--hint``) need a model trained with them."""

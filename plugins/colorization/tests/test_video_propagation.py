@@ -1,17 +1,21 @@
 """Colours carried along the optical flow from frame to frame: the flow's checks, the carry hook of a
-hint model (and none without hints), first-frame hints, and steadier colours in a colorized video."""
+hint model (and none without hints), first-frame and keyframe hints, and steadier colours in a colorized video."""
 import cv2
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
+from palette_kit.errors import InputError
 from palette_kit.model import Palette
 from palette_kit.testing import synthetic_photo
+from palette_kit.video.flow import optical_flow, reliable, warp
 from palette_kit.video.frames import restore_video
 from palette_kit.video.io import VideoReader
 from palette_kit.video.synthetic import pan_zoom, write_video
 from palette_kit_colorization import Colorization
-from palette_kit_colorization.flow import carried_colours, optical_flow, reliable, warp
+from palette_kit_colorization.flow import carried_colours
+from palette_kit_colorization.hints import parse_colour
 from palette_kit_colorization.lab import bgr_to_lab, lightness
 
 
@@ -54,6 +58,29 @@ def test_only_a_hint_model_carries_and_given_hints_are_the_first_frames():
     assert task.prepare_frame(frames[1], 16, carried, 1).context["hints"] is carried
     first = task.prepare_frame(frames[0], 16, None, 0, hint=("3,3,red",)).context["hints"]
     assert first.mask[3, 3] and task.prepare_frame(frames[1], 16, None, 5, hint=("3,3,red",)).context["hints"] is None
+
+
+def test_a_folder_of_hints_gives_each_keyframe_its_own_over_the_carried_colours(tmp_path):
+    frames = pan_zoom(_textured(1), 3, 24, 32)
+    layer = np.zeros((24, 32, 4), np.uint8)
+    layer[4:8, 5:9] = (200, 40, 30, 255)
+    (tmp_path / "keys").mkdir()
+    Image.fromarray(layer, "RGBA").save(tmp_path / "keys" / "2.png")
+    task = Colorization(hints=True)
+    assert task.prepare_frame(frames[0], 16, None, 0, hints=tmp_path / "keys").context["hints"] is None  # no 0.png
+    carried = task.carry(frames[1], frames[1], frames[2])
+    keyed = task.prepare_frame(frames[2], 16, carried, 2, hints=tmp_path / "keys").context["hints"]
+    assert keyed.mask[4:8, 5:9].all() and np.allclose(keyed.ab[6, 6], parse_colour("#c8281e"), atol=1e-3)
+    outside = np.ones_like(keyed.mask)
+    outside[4:8, 5:9] = False
+    assert (keyed.mask[outside] == carried.mask[outside]).all() and carried.count > 16  # the carried ones stay
+    after_cut = task.prepare_frame(frames[2], 16, None, 2, hints=tmp_path / "keys").context["hints"]
+    assert after_cut.count == 16
+    with pytest.raises(InputError, match="for videos"):
+        task.prepare(frames[0], 16, hints=tmp_path / "keys")
+    (tmp_path / "keys" / "frame9.png").write_bytes(b"")
+    with pytest.raises(InputError, match="named by frame index"):
+        task.prepare_frame(frames[1], 16, carried, 1, hints=tmp_path / "keys")
 
 
 @pytest.fixture(scope="module")
