@@ -94,7 +94,7 @@ def restore_video(model: Palette, source: Path, outputs: list[Path], seeds: list
         try:
             for done, (frame, prepared, results) in enumerate(restore_frames(model, reader, seeds, steps, sampler,
                                                                               options), 1):
-                baseline = model.task.baseline(prepared)
+                baseline = model.task.baseline(prepared) if compare is not None else None  # costly: only if shown
                 panels = [frame.picture if baseline is None else baseline, *results]
                 if not writers:
                     writers = [VideoWriter(path, source, info, frame.rotation, {**metadata, "seed": str(seed),
