@@ -71,8 +71,9 @@ EXPORT = HERE.parent / "palette_kit_colorization" / "default_model"
 ATTRIBUTION_V1 = HERE / "corpus" / "photo-corpus-attribution.tsv"
 SAMPLING = Sampling("ddim", 20)  # of validation during training
 VAL_SAMPLES = 24  # validation photos restored each epoch (all of them go into ``table``)
-#: The default sampling of an exported model that is not a distilled student: of the settings measured on the 63 validation photos (model card), the one with the
-#: lower CIEDE2000 both without hints and with 10 (DDIM 10 against DPM-Solver++ 20), and the faster.
+#: The default sampling of an exported model that is not a distilled student: of the settings measured on the 63
+#: validation photos (model card), the one with the lower CIEDE2000 both without hints and with 10 (DDIM 10 against
+#: DPM-Solver++ 20), and the faster.
 SHIPPED_SAMPLING = Sampling("ddim", 10)
 EMA_DECAY = 0.998
 #: Sampler and step counts of the model card's quality table.
