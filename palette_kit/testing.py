@@ -38,6 +38,18 @@ def synthetic_photo(rng: np.random.Generator, height: int, width: int) -> np.nda
     return image.clip(0, 255).astype(np.uint8)
 
 
+def untrained_checkpoint(path: Path, task: Task, steps: int = 2) -> Path:
+    """A ``tiny`` model of ``task`` with random non-zero weights (results differ from picture to picture, and no
+    training is needed), sampling with DDIM in ``steps``, saved at ``path``."""
+    torch.manual_seed(0)
+    model = Palette.create(task, "tiny", sampler="ddim", steps=steps)
+    with torch.no_grad():
+        for p in model.net.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    model.save(path)
+    return path
+
+
 def palette_kit_exe() -> str:
     """The ``palette-kit`` console script installed next to the running interpreter."""
     exe = Path(sys.executable).with_name("palette-kit")

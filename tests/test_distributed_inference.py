@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from palette_kit.model import Palette
 from palette_kit.tasks import load_task
-from palette_kit.testing import run_cli, synthetic_photo
+from palette_kit.testing import run_cli, synthetic_photo, untrained_checkpoint
 from palette_kit.video.synthetic import pan_zoom, write_video
 
 ENV = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
@@ -22,14 +21,7 @@ ENV = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    model = Palette.create(load_task("colorization")(), "tiny", sampler="ddim", steps=2)
-    with torch.no_grad():  # random non-zero weights: results differ from picture to picture
-        for p in model.net.parameters():
-            p.add_(torch.randn_like(p) * 0.02)
-    path = tmp_path_factory.mktemp("model") / "tiny"
-    model.save(path)
-    return path
+    return untrained_checkpoint(tmp_path_factory.mktemp("model") / "tiny", load_task("colorization")())
 
 
 @pytest.fixture(scope="module")

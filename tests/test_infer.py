@@ -10,12 +10,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from palette_kit.imageio import read_metadata
-from palette_kit.model import Palette
 from palette_kit.tasks import load_task
-from palette_kit.testing import run_cli, synthetic_photo
+from palette_kit.testing import run_cli, synthetic_photo, untrained_checkpoint
 
 ENV = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
 
@@ -23,15 +21,7 @@ ENV = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
     """An untrained tiny colorization model (random non-zero weights): inference needs no training."""
-    torch.manual_seed(0)
-    task = load_task("colorization")()
-    model = Palette.create(task, "tiny", sampler="ddim", steps=2)
-    with torch.no_grad():
-        for p in model.net.parameters():
-            p.add_(torch.randn_like(p) * 0.02)
-    path = tmp_path_factory.mktemp("model") / "tiny"
-    model.save(path)
-    return path
+    return untrained_checkpoint(tmp_path_factory.mktemp("model") / "tiny", load_task("colorization")())
 
 
 def infer(checkpoint: Path, *args) -> subprocess.CompletedProcess:

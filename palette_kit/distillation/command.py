@@ -60,7 +60,7 @@ def distill(teacher_path: Path, data: Path, steps: int, teacher_steps: int | Non
     import dataclasses
 
     from palette_kit.checkpoint import read_config
-    from palette_kit.diffusion.presets import Schedules, schedule_preset
+    from palette_kit.diffusion.presets import schedule_preset
     from palette_kit.distillation.rounds import Distillation, Plan
     from palette_kit.model import Palette
     from palette_kit.training.distributed import join, leave

@@ -5,24 +5,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
-from palette_kit.model import Palette
 from palette_kit.tasks import load_task
-from palette_kit.testing import synthetic_photo
+from palette_kit.testing import synthetic_photo, untrained_checkpoint
 
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """An untrained tiny colorization model with hints (random non-zero weights), DDIM at 2 steps."""
-    torch.manual_seed(0)
-    model = Palette.create(load_task("colorization")(hints=True), "tiny", sampler="ddim", steps=2)
-    with torch.no_grad():
-        for p in model.net.parameters():
-            p.add_(torch.randn_like(p) * 0.02)
-    path = tmp_path_factory.mktemp("model") / "tiny"
-    model.save(path)
-    return path
+    return untrained_checkpoint(tmp_path_factory.mktemp("model") / "tiny", load_task("colorization")(hints=True))
 
 
 @pytest.fixture(scope="session")
