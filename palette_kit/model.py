@@ -106,17 +106,21 @@ class Palette:
         }
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Palette:
+    def from_config(cls, config: dict[str, Any], meta: bool = False) -> Palette:
+        """The model ``config`` describes, its network (and encoder) built on the meta device if ``meta``:
+        shapes without memory or weights."""
         encoder = config.get("encoder")  # None in checkpoints from before encoders
         try:
             if encoder is not None and encoder_spec(encoder["name"]).weights_sha256 != encoder.get("weights_sha256"):
                 raise CheckpointError(f"the checkpoint was trained with other {encoder['name']} weights than the "
                                       f"installed ones (SHA-256 {encoder.get('weights_sha256')})")
             task = load_task(config["task"]["name"])(**config["task"]["options"])
-            return cls.build(task, UNetConfig.from_dict(config["unet"]), Schedules.from_dict(config["schedule"]),
-                             Sampling.from_dict(config["sampling"]),
-                             config.get("prediction", "eps"),  # checkpoints from before v-prediction: eps
-                             encoder and encoder["name"])
+            unet, schedules = UNetConfig.from_dict(config["unet"]), Schedules.from_dict(config["schedule"])
+            sampling = Sampling.from_dict(config["sampling"])
+            with torch.device("meta") if meta else contextlib.nullcontext():
+                return cls.build(task, unet, schedules, sampling,
+                                 config.get("prediction", "eps"),  # checkpoints from before v-prediction: eps
+                                 encoder and encoder["name"])
         except (KeyError, TypeError, ValueError, InputError) as exc:
             raise CheckpointError(f"checkpoint config is incomplete or malformed: {type(exc).__name__}: {exc}") from exc
 
@@ -125,23 +129,30 @@ class Palette:
         save_checkpoint(path, {**self.config, **extra}, self.net.state_dict(), dtype)
 
     @classmethod
-    def shapes(cls, config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
-        """The weight shapes of the model ``config`` describes, found without allocating it (meta tensors)."""
-        with torch.device("meta"):
-            net = cls.from_config(config).net
-        if sum(p.numel() for p in net.parameters()) > MAX_PARAMETERS:
-            raise CheckpointError(f"checkpoint config describes a network of more than {MAX_PARAMETERS:,} parameters")
-        return {key: tuple(value.shape) for key, value in net.state_dict().items()}
-
-    @classmethod
     def load(cls, path: Path) -> Palette:
-        """A checkpoint folder as a model: config validated, weight shapes checked, then weights read."""
-        config, state = load_checkpoint(path, cls.shapes)
-        model = cls.from_config(config)
+        """A checkpoint folder as a model: config validated, weight shapes checked, then weights read.
+
+        The network is built once, on the meta device, where its shapes are checked against the file's
+        before a weight is read; it then takes the weights read as its own. The encoder (whose weights are
+        not in checkpoints) is built for real.
+        """
+        built: list[Palette] = []
+
+        def shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+            built.append(model := cls.from_config(config, meta=True))
+            if sum(p.numel() for p in model.net.parameters()) > MAX_PARAMETERS:
+                raise CheckpointError(f"checkpoint config describes a network of more than {MAX_PARAMETERS:,} "
+                                      "parameters")
+            return {key: tuple(value.shape) for key, value in model.net.state_dict().items()}
+
+        _, state = load_checkpoint(path, shapes)
+        model = built[0]
         try:
-            model.net.load_state_dict(state)
+            model.net.load_state_dict(state, assign=True)
         except RuntimeError as exc:
             raise CheckpointError(f"checkpoint weights do not match its config: {path}") from exc
+        if model.encoder is not None:
+            model.encoder = FrozenEncoder(model.encoder.spec)
         model.net.eval()
         return model
 

@@ -126,10 +126,13 @@ def weights_path() -> Path:
 def load_efficientnet_lite0(path: Path | None = None) -> EfficientNetLite0:
     """The pretrained network, frozen and in eval mode; the weight file's SHA-256 is checked before loading.
 
-    Built on the meta device (to find a model's shapes without allocating it), it reads no weights.
+    Built on the meta device; it then takes the file's tensors as its own (nothing is initialised and
+    copied), unless the meta device is the default (to find a model's shapes without allocating it): then
+    it reads no weights.
     """
-    net = EfficientNetLite0()
-    if next(net.parameters()).is_meta:
+    with torch.device("meta"):
+        net = EfficientNetLite0()
+    if torch.get_default_device().type == "meta":
         return net.eval().requires_grad_(False)
     path = path or weights_path()
     if not path.is_file():
@@ -137,12 +140,11 @@ def load_efficientnet_lite0(path: Path | None = None) -> EfficientNetLite0:
     if hashlib.sha256(path.read_bytes()).hexdigest() != WEIGHTS_SHA256:
         raise CheckpointError(f"EfficientNet-Lite0 weights do not match their recorded SHA-256: {path}")
     state = torch.load(path, map_location="cpu", weights_only=True)
-    ours = net.state_dict()
     renamed = {}
-    for name in ours:
+    for name in net.state_dict():
         key = name
         for pattern, replacement in WEIGHT_KEYS:
             key = re.sub(pattern, replacement, key)
-        renamed[name] = state[key]
-    net.load_state_dict(renamed)
+        renamed[name] = state[key].contiguous()  # some are stored transposed
+    net.load_state_dict(renamed, assign=True)
     return net.eval().requires_grad_(False)

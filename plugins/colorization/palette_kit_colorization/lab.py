@@ -6,6 +6,7 @@ All functions take pictures of shape (..., H, W, 3): a single picture or a batch
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
 import numpy as np
@@ -47,6 +48,8 @@ _EPSILON = 6 / 29
 _TOLERANCE = 1e-4
 #: Pixels composed at a time: float temporaries for a million pixels, not for the whole photo.
 BAND_PIXELS = 2 ** 20
+#: Bands composed at once.
+BAND_THREADS = 2
 
 
 def _f_inverse(f: torch.Tensor) -> torch.Tensor:
@@ -73,37 +76,53 @@ def _in_srgb_gamut(level: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> tor
     return inside
 
 
-def _fitting_chroma_scale(level: torch.Tensor, ab: torch.Tensor, iterations: int) -> torch.Tensor:
-    """For colours outside the gamut: the largest factor on their chroma that brings them in, by bisection."""
-    low, high = torch.zeros(len(level)), torch.ones(len(level))
-    for _ in range(iterations):
+#: Hue angles of the table of largest in-gamut chroma; between two, the limit is interpolated linearly.
+HUE_STEPS = 1024
+_CHROMA_BOUND = 140.0  # above the largest chroma in the sRGB gamut (about 134, at its blue)
+
+
+@cache
+def _max_chroma() -> np.ndarray:
+    """The largest chroma inside the sRGB gamut for each 8-bit L level (rows) and each of ``HUE_STEPS + 1``
+    hue angles from 0 to 2 pi (columns), by bisection (to 0.04 CIE units: finer than 8-bit output resolves)."""
+    level = torch.arange(256).repeat_interleave(HUE_STEPS + 1)
+    hue = torch.linspace(0, 2 * np.pi, HUE_STEPS + 1).repeat(256)
+    cos, sin = torch.cos(hue), torch.sin(hue)
+    low, high = torch.zeros(len(level)), torch.full((len(level),), _CHROMA_BOUND)
+    for _ in range(12):
         middle = (low + high) / 2
-        fits = _in_srgb_gamut(level, ab[:, 0] * middle, ab[:, 1] * middle)
+        fits = _in_srgb_gamut(level, cos * middle, sin * middle)
         low, high = torch.where(fits, middle, low), torch.where(fits, high, middle)
-    return low
+    return low.reshape(256, HUE_STEPS + 1).numpy()
 
 
-def lab_to_bgr_keeping_lightness(lightness8: np.ndarray, ab: np.ndarray, iterations: int = 10) -> np.ndarray:
+def lab_to_bgr_keeping_lightness(lightness8: np.ndarray, ab: np.ndarray) -> np.ndarray:
     """8-bit L (H, W) and ab in [-1, 1] (H, W, 2) as BGR ``uint8`` that keeps that L.
 
-    Colours outside the sRGB gamut are not clipped channel by channel (which changes
-    lightness and hue): their chroma is scaled down, by bisection, until they fit (``iterations``
-    halvings: 2^-10 of the chroma is under 0.2 CIE units, finer than 8-bit output resolves). Works on
-    bands of about ``BAND_PIXELS`` pixels, so a large photo needs float temporaries for a band only.
+    Colours outside the sRGB gamut are not clipped channel by channel (which changes lightness and
+    hue): their chroma is scaled down, keeping their hue, to the gamut's boundary at their lightness,
+    read from a table of it over 256 lightness levels and ``HUE_STEPS`` hues (built once per process).
+    Works on bands of about ``BAND_PIXELS`` pixels, ``BAND_THREADS`` at a time, so a large photo needs float
+    temporaries for those bands only.
     """
     out = np.empty((*lightness8.shape, 3), np.uint8)
     band = max(1, BAND_PIXELS // max(1, lightness8.shape[1]))
-    for top in range(0, lightness8.shape[0], band):
+
+    def compose(top: int) -> None:
         rows = slice(top, top + band)
-        out[rows] = _keep_lightness(lightness8[rows], ab[rows], iterations)
+        out[rows] = _keep_lightness(lightness8[rows], ab[rows])
+
+    with ThreadPoolExecutor(BAND_THREADS) as pool:  # numpy and OpenCV release the GIL
+        list(pool.map(compose, range(0, lightness8.shape[0], band)))
     return out
 
 
-def _keep_lightness(lightness8: np.ndarray, ab: np.ndarray, iterations: int) -> np.ndarray:
-    level = torch.from_numpy(np.ascontiguousarray(lightness8).reshape(-1)).long()
-    chroma = torch.from_numpy(np.ascontiguousarray(ab, np.float32).reshape(-1, 2)) * 127.5 - 0.5  # CIE a, b
-    outside = (~_in_srgb_gamut(level, chroma[:, 0], chroma[:, 1])).nonzero().squeeze(1)
-    if len(outside):
-        chroma[outside] *= _fitting_chroma_scale(level[outside], chroma[outside], iterations)[:, None]
-    lab = torch.cat([level[:, None] * (100 / 255), chroma], dim=1).numpy().reshape(*lightness8.shape, 3)
+def _keep_lightness(lightness8: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    a, b = cv2.split(np.asarray(ab, np.float32) * np.float32(127.5) - np.float32(0.5))  # CIE a, b
+    chroma, hue = cv2.cartToPolar(a, b)
+    # The table's limit at each pixel's lightness (row) and hue (column, linear between columns).
+    limit = cv2.remap(_max_chroma(), hue * np.float32(HUE_STEPS / (2 * np.pi)), lightness8.astype(np.float32),
+                      cv2.INTER_LINEAR)
+    scale = np.minimum(limit, chroma) / np.maximum(chroma, np.float32(1e-6))  # 1 inside the gamut
+    lab = cv2.merge([lightness8.astype(np.float32) * np.float32(100 / 255), a * scale, b * scale])
     return cv2.convertScaleAbs(cv2.cvtColor(lab, cv2.COLOR_LAB2BGR), alpha=255)

@@ -108,6 +108,18 @@ def test_keeping_lightness_scales_chroma_into_the_gamut_and_keeps_l(monkeypatch)
     assert np.abs(lab_to_bgr_keeping_lightness(level, inside[..., 1:]).astype(int) - lab_to_bgr(inside)).max() <= 1
 
 
+def test_chroma_limits_are_the_gamut_boundary():
+    limit = torch.from_numpy(lab_module._max_chroma())
+    level = torch.arange(256)[:, None].expand_as(limit)
+    hue = torch.linspace(0, 2 * np.pi, lab_module.HUE_STEPS + 1).expand_as(limit)
+    assert torch.allclose(limit[:, 0], limit[:, -1])  # 0 and 2 pi are the same hue
+    assert max(limit[0].max(), limit[255].max()) < 2 and limit[128].min() > 20  # little at black and white
+    for extra, inside in ((0.0, True), (0.05, False)):  # 0.05 CIE units further is outside
+        chroma = limit + extra
+        fits = lab_module._in_srgb_gamut(level, chroma * torch.cos(hue), chroma * torch.sin(hue))
+        assert fits.all() if inside else (~fits).all()
+
+
 def test_task_attributes(task):
     assert isinstance(task, Task)
     assert (task.name, task.cond_channels, task.target_channels) == ("colorization", 1, 2)
