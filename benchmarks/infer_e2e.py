@@ -26,6 +26,7 @@ import cv2
 import torch
 
 from palette_kit.model import Palette
+from palette_kit.runtime import Runtime
 from palette_kit_colorization import Colorization
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +48,7 @@ def run_infer(picture: Path, extra: list[str]) -> tuple[float, float]:
 
 def warm_128(steps: int | None, sampler: str | None, repeats: int = 5) -> float:
     """Median seconds of one 128 px colorization in a process that has the model loaded."""
-    model = Palette.load(Colorization.default_checkpoint)
+    model = Palette.load(Colorization.default_checkpoint).to(Runtime.pick("cpu"))  # as ``infer`` runs it
     task = model.task  # with the options it was trained with (hints)
     picture = cv2.resize(cv2.imread(str(SAMPLE)), (128, 128), interpolation=cv2.INTER_AREA)
     times = []

@@ -187,7 +187,8 @@ class Palette:
         """Sample with ``runtime`` (device, autocast dtype, channels-last, compilation) from now on."""
         self.runtime, self._eps = runtime, runtime.prepare(self.net)
         if self.encoder is not None:
-            self.encoder.to(runtime.device)
+            self.encoder.to(runtime.device, memory_format=torch.channels_last if runtime.channels_last
+                            else torch.contiguous_format)
         return self
 
     def at_model_size(self, images: torch.Tensor | None) -> torch.Tensor | None:

@@ -79,7 +79,7 @@ def test_sampling_under_a_runtime_returns_float32_targets():
 
 
 def test_pick_defaults_and_errors():
-    assert Runtime.pick("cpu") == Runtime(CPU, torch.float32, channels_last=False)
+    assert Runtime.pick("cpu") == Runtime(CPU, torch.float32, channels_last=True)
     assert Runtime.pick("cpu", "bf16").dtype == torch.bfloat16
     with pytest.raises(InputError, match="dtype"):
         Runtime.pick("cpu", "fp8")
