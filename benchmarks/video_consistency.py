@@ -4,7 +4,8 @@ Real colour videos (opencv-doc's ``vtest.avi``, ``Megamind.avi``, ``tree.avi``; 
 and a synthetic pan/zoom over a still photo (opencv-doc's ``fruits.jpg``) are colorized from their lightness
 twice with the same model and seeds: once with propagation (``Task.carry``), once with every frame on its
 own. Per frame: ab MAE against the original (model units, as validation reports it) and mean CIEDE2000;
-per pair of frames, the temporal warp error of Lai et al. (ECCV 2018, ``palette_kit.metrics.temporal``, as
+per pair of frames within a shot (a pair across a detected scene cut has no flow; ``evaluate`` leaves
+it out too), the temporal warp error of Lai et al. (ECCV 2018, ``palette_kit.metrics.temporal``, as
 ``palette-kit evaluate`` reports it for videos): the mean squared RGB difference (in [0, 1], reported x 1000)
 between output frame t and output frame t-1 warped by the flow of the *original* frames (DIS on their gray
 levels), over the pixels the forward-backward check finds visible in both, and the colour part alone (mean
@@ -14,10 +15,12 @@ The original video's own warp errors are the floor (lighting changes, flow error
 
     python benchmarks/video_consistency.py --frames 20                     # fetches opencv-doc into a temp folder
     python benchmarks/video_consistency.py --videos DIR --checkpoint HINT_MODEL --height 480
+    python benchmarks/video_consistency.py --videos DIR --start 100 --frames 40   # another stretch
 
 A checkpoint trained without hints cannot use carried colours; it is then warm-started into a hint model
 (``Palette.warm_start``: the hint channels start at zero, so the network is the checkpoint's), whose
-carried colours act through the hint base and the hinted pixels only. The table says which.
+carried colours act through the hint base, the hinted pixels and the full-resolution blend only. The table
+says which.
 """
 from __future__ import annotations
 
@@ -131,6 +134,9 @@ def main() -> None:
         photo = cv2.imread(str(data / "fruits.jpg"))
         height = args.height
         clips["pan/zoom fruits.jpg"] = pan_zoom(photo, args.frames, height, round(height * 4 / 3 / 2) * 2)
+    short = [f"{name} ({len(frames)})" for name, frames in clips.items() if len(frames) < args.frames]
+    if short:
+        sys.exit(f"--start {args.start} --frames {args.frames}: too few frames in {', '.join(short)}")
     print(f"model: {made}; {args.frames} frames per video from frame {args.start} at {args.height} px; "
           f"steps {args.steps or model.sampling.steps}; warp error x 1000 (Lai et al. 2018)")
     print(f"{'video':<22} {'mode':<12} {'ab_mae':>7} {'ciede2000':>9} {'warp_err':>9} {'ab_warp':>8} {'fps':>6}")
