@@ -22,8 +22,8 @@ from palette_kit_colorization.lab import lightness, unrounded_ab
 #: Largest lightness difference (8-bit L levels) between a pixel and the point it comes from, for a hint.
 MAX_LIGHTNESS_CHANGE = 12
 #: Lai et al. (ECCV 2018, Eq. 2): a warped pixel whose intensity in [0, 1] changed by dI is visible with
-#: weight exp(-ALPHA dI^2) (ALPHA = 50: 0.89 at 12 L levels, 0.5 at 30, 0.1 at 55).
-ALPHA = 50.0
+#: weight exp(-alpha dI^2) (alpha = 50: 0.89 at 12 L levels, 0.5 at 30, 0.1 at 55).
+VISIBILITY_ALPHA = 50.0
 
 
 @dataclass(frozen=True)
@@ -49,5 +49,5 @@ def carried_colours(previous: np.ndarray, result: np.ndarray, frame: np.ndarray)
     change = np.abs(warp(before, backward).astype(np.float32) - after)
     visible = reliable(backward, forward)
     mask = visible & (change <= MAX_LIGHTNESS_CHANGE)
-    confidence = np.where(mask, 1.0, visible * np.exp(-ALPHA * np.square(change / 255))).astype(np.float32)
+    confidence = np.where(mask, 1.0, visible * np.exp(-VISIBILITY_ALPHA * np.square(change / 255))).astype(np.float32)
     return Carried(ab, confidence, Hints(np.where(mask[..., None], ab, 0).astype(np.float32), mask))
