@@ -34,6 +34,14 @@ def lab_to_bgr(lab: np.ndarray) -> np.ndarray:
     return _convert(to_uint8(lab), cv2.COLOR_LAB2BGR)
 
 
+def unrounded_ab(bgr: np.ndarray) -> np.ndarray:
+    """The ab of BGR ``uint8`` pictures in [-1, 1], float32 and not rounded to 8-bit levels (``bgr_to_lab``
+    rounds a and b to whole CIE units, about 0.5 CIE units of a* + b* off on average): the exact inverse of
+    ``lab_to_bgr_keeping_lightness``'s conversion, so a colour carried over stays the colour that was shown."""
+    lab = _convert(bgr.astype(np.float32) / 255, cv2.COLOR_BGR2LAB)
+    return (lab[..., 1:] + 0.5) / 127.5
+
+
 def lightness(bgr: np.ndarray) -> np.ndarray:
     """The 8-bit L channel (..., H, W) of BGR ``uint8`` pictures."""
     return _convert(bgr, cv2.COLOR_BGR2LAB)[..., 0]

@@ -18,7 +18,7 @@ from palette_kit.imageio import resize, to_unit
 from palette_kit.lazy import lazy
 from palette_kit.tasks.base import Item, Option, Prepared, Task
 
-from palette_kit_colorization.flow import carried_colours
+from palette_kit_colorization.flow import Carried, carried_colours
 from palette_kit_colorization.hints import (Hints, evaluation_hints, keyframe_layers, point_hints, read_hints,
                                             training_hints)
 from palette_kit_colorization.lab import bgr_to_lab, lab_to_bgr, lab_to_bgr_keeping_lightness, lightness
@@ -156,12 +156,13 @@ class Colorization(Task):
         self.check_run_options({"hints": hints})
         return self._prepared(image, image_size, evaluation_hints(bgr_to_lab(image)[..., 1:], hints, seed=0))
 
-    def carry(self, previous: np.ndarray, result: np.ndarray, frame: np.ndarray) -> Hints | None:
-        """With hints, the previous result's colours moved along the optical flow onto the next frame, where
-        the flow is reliable (``flow.carried_colours``): the next frame's dense hints. Without: nothing."""
+    def carry(self, previous: np.ndarray, result: np.ndarray, frame: np.ndarray) -> Carried | None:
+        """With hints, the previous result's colours moved along the optical flow onto the next frame
+        (``flow.carried_colours``): the next frame's dense hints where the flow is reliable, and what its
+        result is blended with at full resolution. Without: nothing."""
         return carried_colours(previous, result, frame) if self.settings["hints"] else None
 
-    def prepare_frame(self, frame: np.ndarray, image_size: int, carried: Hints | None, index: int,
+    def prepare_frame(self, frame: np.ndarray, image_size: int, carried: Carried | None, index: int,
                       **options: Any) -> Prepared:
         """A frame with the colours carried from the one before as its hints. The hints given for a video
         (``--hints FILE``, ``--hint``) are the first frame's, whose colours then travel along the flow; with
@@ -174,8 +175,8 @@ class Colorization(Task):
             layer = None
         given = self._given(frame, layer, points, options.get("hint_radius", 3))
         if carried is not None:
-            given = carried if given is None else carried.merged(given)
-        return self._prepared(frame, image_size, given)
+            given = carried.hints if given is None else carried.hints.merged(given)
+        return self._prepared(frame, image_size, given, carried)
 
     def check_run_options(self, options: dict[str, Any]) -> None:
         """Hints (``--hints``, ``--hint``) need a model trained with them."""
@@ -183,22 +184,25 @@ class Colorization(Task):
             raise InputError("this model was trained without colour hints: --hints and --hint need a model "
                              "trained with --hints yes")
 
-    def _prepared(self, image: np.ndarray, image_size: int, hints: Hints | None) -> Prepared:
-        """The full-resolution L (``context["lightness"]``) and hints (``context["hints"]``) are kept for
-        ``finish`` and ``baseline``."""
+    def _prepared(self, image: np.ndarray, image_size: int, hints: Hints | None,
+                  carried: Carried | None = None) -> Prepared:
+        """The full-resolution L (``context["lightness"]``), hints (``context["hints"]``) and colours carried
+        from the frame before (``context["carried"]``) are kept for ``finish`` and ``baseline``."""
         full = lightness(image)
         small = to_unit(resize(full, image_size, image_size))[..., None]
         small_hints = hints.resized(image_size, image_size) if hints is not None else None
         lab = np.concatenate([small, np.zeros_like(small).repeat(2, axis=-1)], axis=-1)
         return Prepared(y_cond=self._condition(lab, small_hints), image=image,
-                        context={"lightness": full, "hints": hints})
+                        context={"lightness": full, "hints": hints, "carried": carried})
 
     def finish(self, prepared: Prepared, y_0: torch.Tensor) -> np.ndarray:
-        """The generated ab resized to the original frame, hinted pixels set to their hint, under the
-        original's full-resolution L."""
+        """The generated ab resized to the original frame, blended with the colours carried from the frame
+        before (``Carried.blended``), hinted pixels set to their hint, under the original's full-resolution L."""
         height, width = prepared.image.shape[:2]
         ab = resize(_channels_last(y_0), width, height)
-        hints = prepared.context["hints"]
+        hints, carried = prepared.context["hints"], prepared.context["carried"]
+        if carried is not None:
+            ab = carried.blended(ab)
         if hints is not None:
             ab = np.where(hints.mask[..., None], hints.ab, ab)
         return lab_to_bgr_keeping_lightness(prepared.context["lightness"], ab)

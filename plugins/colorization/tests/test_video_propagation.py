@@ -1,5 +1,6 @@
 """Colours carried along the optical flow from frame to frame: the flow's checks, the carry hook of a
-hint model (and none without hints), first-frame and keyframe hints, and steadier colours in a colorized video."""
+hint model (and none without hints), first-frame and keyframe hints, the full-resolution blend with the carried
+colours, and steadier colours in a colorized video."""
 import cv2
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ import torch
 from PIL import Image
 
 from palette_kit.errors import InputError
+from palette_kit.metrics.temporal import Motion
 from palette_kit.model import Palette
 from palette_kit.testing import synthetic_photo
 from palette_kit.video.flow import optical_flow, reliable, warp
@@ -14,9 +16,9 @@ from palette_kit.video.frames import restore_video
 from palette_kit.video.io import VideoReader
 from palette_kit.video.synthetic import pan_zoom, write_video
 from palette_kit_colorization import Colorization
-from palette_kit_colorization.flow import carried_colours
+from palette_kit_colorization.flow import Carried, carried_colours
 from palette_kit_colorization.hints import parse_colour
-from palette_kit_colorization.lab import bgr_to_lab, lightness
+from palette_kit_colorization.lab import bgr_to_lab, lab_to_bgr_keeping_lightness, lightness
 
 
 def _textured(seed: int, h: int = 96, w: int = 128) -> np.ndarray:
@@ -29,11 +31,13 @@ def _textured(seed: int, h: int = 96, w: int = 128) -> np.ndarray:
 def test_a_shifted_frame_gets_the_previous_colours_where_it_was_seen():
     photo = _textured(0)
     before, after = photo[:, 4:-4], photo[:, :-8]  # the camera moves 4 px left: content moves right
-    hints = carried_colours(before, before, after)
+    carried = carried_colours(before, before, after)
+    hints = carried.hints
     inner = hints.mask[8:-8, 12:-8]
     assert inner.mean() > 0.9 and not hints.mask[:, :2].any()  # the new strip on the left is left to the model
     true_ab = bgr_to_lab(after)[..., 1:]
     assert np.abs(hints.ab[hints.mask] - true_ab[hints.mask]).mean() * 127.5 < 1.5
+    assert (carried.confidence[hints.mask] == 1).all() and (carried.confidence[:, :2] == 0).all()
 
 
 def test_the_forward_backward_check_finds_occlusions():
@@ -54,8 +58,9 @@ def test_only_a_hint_model_carries_and_given_hints_are_the_first_frames():
     assert Colorization().carry(frames[0], frames[0], frames[1]) is None
     task = Colorization(hints=True)
     carried = task.carry(frames[0], frames[0], frames[1])
-    assert carried.count > 0
-    assert task.prepare_frame(frames[1], 16, carried, 1).context["hints"] is carried
+    assert carried.hints.count > 0
+    context = task.prepare_frame(frames[1], 16, carried, 1).context
+    assert context["hints"] is carried.hints and context["carried"] is carried
     first = task.prepare_frame(frames[0], 16, None, 0, hint=("3,3,red",)).context["hints"]
     assert first.mask[3, 3] and task.prepare_frame(frames[1], 16, None, 5, hint=("3,3,red",)).context["hints"] is None
 
@@ -73,7 +78,7 @@ def test_a_folder_of_hints_gives_each_keyframe_its_own_over_the_carried_colours(
     assert keyed.mask[4:8, 5:9].all() and np.allclose(keyed.ab[6, 6], parse_colour("#c8281e"), atol=1e-3)
     outside = np.ones_like(keyed.mask)
     outside[4:8, 5:9] = False
-    assert (keyed.mask[outside] == carried.mask[outside]).all() and carried.count > 16  # the carried ones stay
+    assert (keyed.mask[outside] == carried.hints.mask[outside]).all() and carried.hints.count > 16  # they stay
     after_cut = task.prepare_frame(frames[2], 16, None, 2, hints=tmp_path / "keys").context["hints"]
     assert after_cut.count == 16
     with pytest.raises(InputError, match="for videos"):
@@ -81,6 +86,37 @@ def test_a_folder_of_hints_gives_each_keyframe_its_own_over_the_carried_colours(
     (tmp_path / "keys" / "frame9.png").write_bytes(b"")
     with pytest.raises(InputError, match="named by frame index"):
         task.prepare_frame(frames[1], 16, carried, 1, hints=tmp_path / "keys")
+
+
+def _finished(task: Colorization, frame: np.ndarray, carried) -> np.ndarray:
+    """``frame`` composed with the colours ``carried`` to it, as if the model had generated gray (ab = 0)."""
+    return task.finish(task.prepare_frame(frame, 16, carried, 1), torch.zeros(2, 16, 16))
+
+
+def test_a_still_frame_keeps_the_colours_it_was_shown_in():
+    frame = _textured(3, 48, 64)
+    ab = cv2.GaussianBlur(bgr_to_lab(frame)[..., 1:], (0, 0), 3) + 0.003  # a model's: between 8-bit levels
+    shown = lab_to_bgr_keeping_lightness(lightness(frame), ab)
+    task = Colorization(hints=True)
+    again = _finished(task, frame, task.carry(frame, shown, frame))
+    assert (again == shown).all(-1).mean() > 0.75  # 8-bit ab (rounded to whole CIE units) keeps under half
+    assert Motion(frame, frame).warp_error(shown, again)["warp_error_ab"] < 0.3
+
+
+def test_where_the_lightness_changed_the_result_is_blended_with_the_carried_colours():
+    photo = _textured(4)
+    before = photo[:, 4:-4]
+    after = cv2.add(photo[:, :-8], 25)  # moved, and brighter than a hint allows (the model would decide alone)
+    task = Colorization(hints=True)
+    shown = lab_to_bgr_keeping_lightness(lightness(before), bgr_to_lab(before)[..., 1:])
+    carried = task.carry(before, shown, after)
+    assert carried.hints.mask.mean() < 0.5
+    seen = carried.confidence[carried.confidence > 0]
+    assert seen.size > 0.8 * carried.confidence.size and seen.min() < 1  # reliable flow, partly trusted
+    motion = Motion(before, after)
+    blended = motion.warp_error(shown, _finished(task, after, carried))["warp_error_ab"]
+    hinted_only = Carried(carried.ab, carried.hints.mask.astype(np.float32), carried.hints)
+    assert blended < 0.5 * motion.warp_error(shown, _finished(task, after, hinted_only))["warp_error_ab"]
 
 
 @pytest.fixture(scope="module")
