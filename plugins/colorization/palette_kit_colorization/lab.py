@@ -84,15 +84,17 @@ def _in_srgb_gamut(level: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> tor
     return inside
 
 
-#: Hue angles of the table of largest in-gamut chroma; between two, the limit is interpolated linearly.
+#: Hue steps of the table of largest in-gamut chroma.
 HUE_STEPS = 1024
 _CHROMA_BOUND = 140.0  # above the largest chroma in the sRGB gamut (about 134, at its blue)
 
 
 @cache
 def _max_chroma() -> np.ndarray:
-    """The largest chroma inside the sRGB gamut for each 8-bit L level (rows) and each of ``HUE_STEPS + 1``
-    hue angles from 0 to 2 pi (columns), by bisection (to 0.04 CIE units: finer than 8-bit output resolves)."""
+    """For each 8-bit L level (rows) and each of ``HUE_STEPS`` steps of hue from 0 to 2 pi (columns), the
+    largest chroma inside the sRGB gamut at both of the step's ends: by bisection (to 0.04 CIE units), the
+    smaller of the two. Within a step the gamut's boundary lies above that but for a sliver (0.1 CIE units on
+    average, under 1 at the 99th percentile, more only at the gamut's sharp corners), so colours stay inside it."""
     level = torch.arange(256).repeat_interleave(HUE_STEPS + 1)
     hue = torch.linspace(0, 2 * np.pi, HUE_STEPS + 1).repeat(256)
     cos, sin = torch.cos(hue), torch.sin(hue)
@@ -101,7 +103,8 @@ def _max_chroma() -> np.ndarray:
         middle = (low + high) / 2
         fits = _in_srgb_gamut(level, cos * middle, sin * middle)
         low, high = torch.where(fits, middle, low), torch.where(fits, high, middle)
-    return low.reshape(256, HUE_STEPS + 1).numpy()
+    ends = low.reshape(256, HUE_STEPS + 1)
+    return torch.minimum(ends[:, :-1], ends[:, 1:]).numpy()
 
 
 def lab_to_bgr_keeping_lightness(lightness8: np.ndarray, ab: np.ndarray) -> np.ndarray:
@@ -109,7 +112,7 @@ def lab_to_bgr_keeping_lightness(lightness8: np.ndarray, ab: np.ndarray) -> np.n
 
     Colours outside the sRGB gamut are not clipped channel by channel (which changes lightness and
     hue): their chroma is scaled down, keeping their hue, to the gamut's boundary at their lightness,
-    read from a table of it over 256 lightness levels and ``HUE_STEPS`` hues (built once per process).
+    read from a table of it over 256 lightness levels and ``HUE_STEPS`` steps of hue (built once per process).
     Works on bands of about ``BAND_PIXELS`` pixels, ``BAND_THREADS`` at a time, so a large photo needs float
     temporaries for those bands only.
     """
@@ -125,12 +128,16 @@ def lab_to_bgr_keeping_lightness(lightness8: np.ndarray, ab: np.ndarray) -> np.n
     return out
 
 
+def _limit(lightness8: np.ndarray, hue: np.ndarray) -> np.ndarray:
+    """The table's limit at each pixel's L level and hue (radians in [0, 2 pi])."""
+    step = np.minimum((hue * np.float32(HUE_STEPS / (2 * np.pi))).astype(np.int32), HUE_STEPS - 1)
+    return _max_chroma().reshape(-1)[lightness8.astype(np.int32) * HUE_STEPS + step]
+
+
 def _keep_lightness(lightness8: np.ndarray, ab: np.ndarray) -> np.ndarray:
     a, b = cv2.split(np.asarray(ab, np.float32) * np.float32(127.5) - np.float32(0.5))  # CIE a, b
     chroma, hue = cv2.cartToPolar(a, b)
-    # The table's limit at each pixel's lightness (row) and hue (column, linear between columns).
-    limit = cv2.remap(_max_chroma(), hue * np.float32(HUE_STEPS / (2 * np.pi)), lightness8.astype(np.float32),
-                      cv2.INTER_LINEAR)
+    limit = _limit(lightness8, hue)
     scale = np.minimum(limit, chroma) / np.maximum(chroma, np.float32(1e-6))  # 1 inside the gamut
     lab = cv2.merge([lightness8.astype(np.float32) * np.float32(100 / 255), a * scale, b * scale])
     return cv2.convertScaleAbs(cv2.cvtColor(lab, cv2.COLOR_LAB2BGR), alpha=255)

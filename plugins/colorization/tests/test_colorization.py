@@ -109,15 +109,20 @@ def test_keeping_lightness_scales_chroma_into_the_gamut_and_keeps_l(monkeypatch)
 
 
 def test_chroma_limits_are_the_gamut_boundary():
+    """Each entry is the gamut's largest chroma at one end of its step of hue, and fits at the other."""
     limit = torch.from_numpy(lab_module._max_chroma())
+    assert limit.shape == (256, lab_module.HUE_STEPS)
     level = torch.arange(256)[:, None].expand_as(limit)
-    hue = torch.linspace(0, 2 * np.pi, lab_module.HUE_STEPS + 1).expand_as(limit)
-    assert torch.allclose(limit[:, 0], limit[:, -1])  # 0 and 2 pi are the same hue
+    ends = torch.linspace(0, 2 * np.pi, lab_module.HUE_STEPS + 1)
     assert max(limit[0].max(), limit[255].max()) < 2 and limit[128].min() > 20  # little at black and white
-    for extra, inside in ((0.0, True), (0.05, False)):  # 0.05 CIE units further is outside
-        chroma = limit + extra
-        fits = lab_module._in_srgb_gamut(level, chroma * torch.cos(hue), chroma * torch.sin(hue))
-        assert fits.all() if inside else (~fits).all()
+
+    def fits(chroma: torch.Tensor, hue: torch.Tensor) -> torch.Tensor:
+        hue = hue.expand_as(limit)
+        return lab_module._in_srgb_gamut(level, chroma * torch.cos(hue), chroma * torch.sin(hue))
+
+    start, stop = ends[:-1], ends[1:]
+    assert (fits(limit, start) & fits(limit, stop)).all()
+    assert (~fits(limit + 0.05, start) | ~fits(limit + 0.05, stop)).all()  # 0.05 CIE units further is outside
 
 
 def test_task_attributes(task):
