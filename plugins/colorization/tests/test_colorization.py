@@ -125,6 +125,13 @@ def test_chroma_limits_are_the_gamut_boundary():
     assert (~fits(limit + 0.05, start) | ~fits(limit + 0.05, stop)).all()  # 0.05 CIE units further is outside
 
 
+def test_keeping_lightness_takes_panoramas_wider_than_opencv_maps():
+    lightness8 = np.full((2, 40_000), 128, np.uint8)  # OpenCV's remap refuses widths from 32767 on
+    ab = np.full((2, 40_000, 2), 0.5, np.float32)
+    out = lab_to_bgr_keeping_lightness(lightness8, ab)
+    assert out.shape == (2, 40_000, 3) and (out == out[0, 0]).all()
+
+
 def test_task_attributes(task):
     assert isinstance(task, Task)
     assert (task.name, task.cond_channels, task.target_channels) == ("colorization", 1, 2)
