@@ -2,8 +2,9 @@
 
 Real colour videos (opencv-doc's ``vtest.avi``, ``Megamind.avi``, ``tree.avi``; see ../shared/data/README.md)
 and a synthetic pan/zoom over a still photo (opencv-doc's ``fruits.jpg``) are colorized from their lightness
-twice with the same model and seeds: once with propagation (``Task.carry``), once with every frame on its
-own. Per frame: ab MAE against the original (model units, as validation reports it) and mean CIEDE2000;
+with the same model and seeds three ways: every frame on its own, and with the colours carried along the
+flow (``Task.carry``) in each of colorization's two ``--propagation`` ways (``filter``: every frame coloured
+afresh and blended with the carried colours; ``hints``: the carried colours are also the next frame's hints). Per frame: ab MAE against the original (model units, as validation reports it) and mean CIEDE2000;
 per pair of frames within a shot (a pair across a detected scene cut has no flow; ``evaluate`` leaves
 it out too), the temporal warp error of Lai et al. (ECCV 2018, ``palette_kit.metrics.temporal``, as
 ``palette-kit evaluate`` reports it for videos): the mean squared RGB difference (in [0, 1], reported x 1000)
@@ -15,12 +16,13 @@ The original video's own warp errors are the floor (lighting changes, flow error
 
     python benchmarks/video_consistency.py --frames 20                     # fetches opencv-doc into a temp folder
     python benchmarks/video_consistency.py --videos DIR --checkpoint HINT_MODEL --height 480
-    python benchmarks/video_consistency.py --videos DIR --start 100 --frames 40   # another stretch
+    python benchmarks/video_consistency.py --videos DIR --start 100 --frames 40 --seeds 3   # another stretch
 
-A checkpoint trained without hints cannot use carried colours; it is then warm-started into a hint model
-(``Palette.warm_start``: the hint channels start at zero, so the network is the checkpoint's), whose
-carried colours act through the hint base, the hinted pixels and the full-resolution blend only. The table
-says which.
+A checkpoint trained without hints cannot take carried colours as hints (``hints``); it is then warm-started
+into a hint model (``Palette.warm_start``: the hint channels start at zero, so the network is the
+checkpoint's) for all three, whose carried colours act through the hint base, the hinted pixels and the
+full-resolution blend only. The table says which. A video shorter than ``--start`` + ``--frames`` gives its
+last ``--frames`` frames (its row names them).
 """
 from __future__ import annotations
 
@@ -100,21 +102,47 @@ def hint_model(checkpoint: Path | None) -> tuple[Palette, str]:
     return warm, f"{checkpoint} (trained without hints; warm-started into a hint model)"
 
 
-def measure(model: Palette, frames: list[np.ndarray], carry: bool, steps: int | None) -> dict[str, float]:
+#: The ways frames are coloured: on their own, or carried along the flow by colorization's ``--propagation``.
+MODES = ("independent", "filter", "hints")
+
+
+def measure(model: Palette, frames: list[np.ndarray], mode: str, steps: int | None,
+            seeds: list[int]) -> tuple[list[dict[str, float]], float]:
+    """Each seed's measures (each seed its own chain of frames) and the frames per second."""
     task = model.task
-    if not carry:
+    if mode == "independent":
         task.carry = lambda previous, result, frame: None
     try:
         start = time.perf_counter()
-        outputs = [results[0] for _, _, results in
-                   restore_frames(model, (Frame(f, i) for i, f in enumerate(frames)), [0], steps)]
+        options = {} if mode == "independent" else {"propagation": mode}
+        chains = list(zip(*(results for _, _, results in
+                            restore_frames(model, (Frame(f, i) for i, f in enumerate(frames)), seeds, steps,
+                                           options=options))))
         seconds = time.perf_counter() - start
     finally:
         task.__dict__.pop("carry", None)
-    rgb, ab = warp_errors(outputs, frames)
-    return {"ab_mae": float(np.mean([task.metrics(o, f)["ab_mae"] for o, f in zip(outputs, frames)])),
-            "ciede2000": float(np.mean([mean_ciede2000(o, f) for o, f in zip(outputs, frames)])),
-            "warp_error": rgb, "ab_warp": ab, "fps": len(frames) / seconds}
+    rows = []
+    for outputs in chains:
+        rgb, ab = warp_errors(list(outputs), frames)
+        rows.append({"ab_mae": float(np.mean([task.metrics(o, f)["ab_mae"] for o, f in zip(outputs, frames)])),
+                     "ciede2000": float(np.mean([mean_ciede2000(o, f) for o, f in zip(outputs, frames)])),
+                     "warp_error": rgb, "ab_warp": ab})
+    return rows, len(frames) * len(seeds) / seconds
+
+
+def paired(after: list[dict[str, float]], before: list[dict[str, float]], key: str) -> tuple[float, float]:
+    """Mean change of ``key`` from ``before`` to ``after``, seed by seed, and its standard error."""
+    change = np.array([a[key] - b[key] for a, b in zip(after, before)])
+    return float(change.mean()), float(change.std(ddof=1) / np.sqrt(len(change))) if len(change) > 1 else 0.0
+
+
+#: The table's columns: measure, decimals, width.
+COLUMNS = (("ab_mae", 4, 7), ("ciede2000", 3, 9), ("warp_error", 3, 9), ("ab_warp", 3, 8), ("fps", 2, 6))
+
+
+def _cell(mean: float, spread: float, digits: int, width: int, with_spread: bool) -> str:
+    text = f"{mean:.{digits}f}" + (f"±{spread:.{digits}f}" if with_spread and spread else "")
+    return f"{text:>{width}}"
 
 
 def main() -> None:
@@ -125,12 +153,18 @@ def main() -> None:
     parser.add_argument("--start", type=int, default=0, help="first frame of each real video (a later stretch)")
     parser.add_argument("--height", type=int, default=240, help="frames scaled to this height")
     parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the checkpoint's)")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="chains per video and mode, seeds 0..N-1 (means, and with N > 1 the spread over seeds)")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     model, made = hint_model(args.checkpoint)
     with tempfile.TemporaryDirectory() as tmp:
         data = args.videos or fetch_opencv_doc(Path(tmp))
-        clips = {name: read_frames(data / name, args.frames, args.height, args.start) for name in VIDEOS}
+        clips = {}
+        for name in VIDEOS:  # a video shorter than --start + --frames gives its last --frames frames
+            frames = read_frames(data / name, args.start + args.frames, args.height)
+            first = max(0, len(frames) - args.frames) if len(frames) < args.start + args.frames else args.start
+            clips[f"{name}, {first}-{first + args.frames - 1}" if first else name] = frames[first:]
         photo = cv2.imread(str(data / "fruits.jpg"))
         height = args.height
         clips["pan/zoom fruits.jpg"] = pan_zoom(photo, args.frames, height, round(height * 4 / 3 / 2) * 2)
@@ -138,21 +172,30 @@ def main() -> None:
     if short:
         sys.exit(f"--start {args.start} --frames {args.frames}: too few frames in {', '.join(short)}")
     print(f"model: {made}; {args.frames} frames per video from frame {args.start} at {args.height} px; "
-          f"steps {args.steps or model.sampling.steps}; warp error x 1000 (Lai et al. 2018)")
+          f"steps {args.steps or model.sampling.steps}; {args.seeds} seed(s); warp error x 1000 (Lai et al. 2018)"
+          + ("; mean ± standard deviation over seeds" if args.seeds > 1 else ""))
     print(f"{'video':<22} {'mode':<12} {'ab_mae':>7} {'ciede2000':>9} {'warp_err':>9} {'ab_warp':>8} {'fps':>6}")
     for name, frames in clips.items():
         floor = warp_errors(frames, frames)
         cuts = len(frames) - 1 - len(shot_pairs(frames))
         print(f"{name:<22} {'original':<12} {'':>7} {'':>9} {floor[0]:9.3f} {floor[1]:8.3f}"
               + (f"   ({cuts} pair(s) across a scene cut left out)" if cuts else ""))
-        rows = {mode: measure(model, frames, mode == "propagated", args.steps)
-                for mode in ("independent", "propagated")}
-        for mode, row in rows.items():
-            print(f"{name:<22} {mode:<12} {row['ab_mae']:7.4f} {row['ciede2000']:9.3f} {row['warp_error']:9.3f} "
-                  f"{row['ab_warp']:8.3f} {row['fps']:6.2f}")
-        lower = [100 * (1 - rows["propagated"][k] / max(rows["independent"][k], 1e-12))
-                 for k in ("warp_error", "ab_warp")]
-        print(f"{'':<22} with propagation: warp error {lower[0]:.0f}% lower, ab warp error {lower[1]:.0f}% lower")
+        runs = {mode: measure(model, frames, mode, args.steps, list(range(args.seeds))) for mode in MODES}
+        means = {}
+        for mode, (rows, fps) in runs.items():
+            means[mode] = {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
+            cells = [(means[mode][key], float(np.std([r[key] for r in rows]))) for key in rows[0]] + [(fps, 0.0)]
+            print(f"{name:<22} {mode:<12} " + " ".join(
+                _cell(*cell, digits, width, args.seeds > 1) for cell, (_, digits, width) in zip(cells, COLUMNS)))
+        for mode in MODES[1:]:
+            lower = [100 * (1 - means[mode][k] / max(means["independent"][k], 1e-12)) for k in ("warp_error", "ab_warp")]
+            line = f"{'':<22} {mode}: warp error {lower[0]:.0f}% lower, ab warp error {lower[1]:.0f}% lower"
+            if args.seeds > 1:
+                (mae, mae_se), (de, de_se) = (paired(runs[mode][0], runs["independent"][0], key)
+                                              for key in ("ab_mae", "ciede2000"))
+                line += (f"; against independent, seed by seed: ab MAE {mae:+.4f} ± {mae_se:.4f}, "
+                         f"CIEDE2000 {de:+.3f} ± {de_se:.3f} (standard errors)")
+            print(line)
         sys.stdout.flush()
 
 

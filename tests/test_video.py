@@ -210,7 +210,7 @@ def test_the_carry_hook_gets_the_previous_result_and_a_scene_cut_resets_it(tmp_p
     assert carried == [None, 1, 2, 3, None, 4, 5, 6]  # nothing carried into the first frame after the cut
     frames = _frames(clip)
     for (previous, result, frame), before, index in zip(seen, [0, 1, 2, 4, 5, 6], [1, 2, 3, 5, 6, 7]):
-        assert result is results[before] and np.array_equal(previous, frames[before])
+        assert result is results[before] and np.array_equal(previous.image, frames[before])
         assert np.array_equal(frame, frames[index])
 
 

@@ -170,10 +170,11 @@ class Task(ABC):
     def prepare(self, image: np.ndarray, image_size: int, **options: Any) -> Prepared:
         """Turn a user's BGR picture into a condition at model resolution (``options``: ``infer_options``)."""
 
-    def carry(self, previous: np.ndarray, result: np.ndarray, frame: np.ndarray) -> Any | None:
-        """What a video's frame hands on to the next: from the ``previous`` input frame, its ``result`` (one
-        sample's) and the next input ``frame`` (all full-size BGR), anything ``prepare_frame`` takes as
-        ``carried`` for that frame (colorization: the result's colours moved along the optical flow).
+    def carry(self, previous: Prepared, result: np.ndarray, frame: np.ndarray) -> Any | None:
+        """What a video's frame hands on to the next: from how the ``previous`` frame was prepared (its
+        ``image`` is the input frame, full size), its ``result`` (one sample's, full-size BGR) and the next
+        input ``frame``, anything ``prepare_frame`` takes as ``carried`` for that frame (colorization: the
+        result's colours moved along the optical flow).
 
         Called once per frame and sample, never across a scene cut. ``None`` (the default): nothing is
         carried, every frame is prepared on its own.

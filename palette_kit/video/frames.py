@@ -40,8 +40,8 @@ def scene_cut(previous: np.ndarray, histogram: np.ndarray) -> bool:
 
 @dataclass
 class _Previous:
-    picture: np.ndarray
     histogram: np.ndarray
+    prepared: list[Prepared]
     results: list[np.ndarray]
 
 
@@ -68,8 +68,8 @@ def restore_frames(model: Palette, frames: Iterable[Frame], seeds: list[int], st
     for index, frame in enumerate(frames):
         histogram = gray_histogram(frame.picture)
         fresh = previous is None or scene_cut(previous.histogram, histogram)
-        carried = [None if fresh else task.carry(previous.picture, result, frame.picture)
-                   for result in (previous.results if previous else [None] * len(seeds))]
+        carried = [None] * len(seeds) if fresh else [task.carry(before, result, frame.picture)
+                                                      for before, result in zip(previous.prepared, previous.results)]
         prepared = [prepare_fresh(frame.picture, model.condition_size) if c is None and prepare_fresh else
                     task.prepare_frame(frame.picture, model.condition_size, c, index, **(options or {}))
                     for c in carried]
@@ -78,7 +78,7 @@ def restore_frames(model: Palette, frames: Iterable[Frame], seeds: list[int], st
         y_0 = model.sample(y_cond, steps, sampler, generators).cpu()
         results = [task.finish(p, y) for p, y in zip(prepared, y_0)]
         yield frame, prepared[0], results
-        previous = _Previous(frame.picture, histogram, results)
+        previous = _Previous(histogram, prepared, results)
 
 
 def restore_video(model: Palette, source: Path, outputs: list[Path], seeds: list[int], steps: int | None,

@@ -31,6 +31,8 @@ torch = lazy("torch")
 #: Side of the square on which hints are propagated (Levin et al.) for the condition: a model's resolution,
 #: where the solve takes milliseconds, whatever size the condition is made at (224 px with an encoder).
 PROPAGATION_SIZE = 64
+#: How a video's colours travel from frame to frame (``flow.carried_colours``).
+PROPAGATIONS = ("filter", "hints")
 
 
 def _channels_last(tensor: torch.Tensor) -> np.ndarray:
@@ -74,6 +76,11 @@ class Colorization(Task):
         Option("hint", str, None, "A colour hint X,Y,COLOUR (X, Y in the photo's pixels; COLOUR #rrggbb or "
                "a CSS name); repeatable.", multiple=True),
         Option("hint_radius", click.IntRange(0), 3, "Radius in the photo's pixels of each --hint."),
+        Option("propagation", click.Choice(PROPAGATIONS), "filter",
+               "Videos: how colours travel from frame to frame along the optical flow. filter: every frame is "
+               "coloured afresh and blended with the previous frame's colours (given hints travel along); "
+               "hints: the previous frame's colours are the next frame's hints (steadier, but errors add up "
+               "over a shot; needs a model trained with hints)."),
     )
     eval_options = (Option("hints", click.IntRange(0, 10_000), 0,
                            "Hints per picture drawn from its true colours (seeded: the same K, the same "
@@ -130,14 +137,15 @@ class Colorization(Task):
         return lab_to_bgr(_channels_last(torch.cat([y_cond[..., :1, :, :], y_0], dim=-3)))
 
     def prepare(self, image: np.ndarray, image_size: int, hints: Path | None = None, hint: tuple[str, ...] = (),
-                hint_radius: int = 3) -> Prepared:
+                hint_radius: int = 3, propagation: str = "filter") -> Prepared:
         """The picture's L channel, the whole frame resized (not cropped) to ``image_size`` squared, with the
-        hints of the ``hints`` picture and of the ``hint`` points (one-line errors for bad ones)."""
-        self.check_run_options({"hints": hints, "hint": hint})
+        hints of the ``hints`` picture and of the ``hint`` points (one-line errors for bad ones);
+        ``propagation`` is for a video's frames (``prepare_frame``)."""
+        self.check_run_options({"hints": hints, "hint": hint, "propagation": propagation})
         if hints is not None and Path(hints).is_dir():
             raise InputError(f"--hints {hints}: a folder of hints (one per keyframe) is for videos; a picture "
                              f"takes one RGBA picture")
-        return self._prepared(image, image_size, self._given(image, hints, hint, hint_radius))
+        return self._prepared(image, image_size, self._given(image, hints, hint, hint_radius), None, propagation)
 
     @staticmethod
     def _given(image: np.ndarray, layer: Path | None, points: tuple[str, ...], radius: int) -> Hints | None:
@@ -156,44 +164,51 @@ class Colorization(Task):
         self.check_run_options({"hints": hints})
         return self._prepared(image, image_size, evaluation_hints(bgr_to_lab(image)[..., 1:], hints, seed=0))
 
-    def carry(self, previous: np.ndarray, result: np.ndarray, frame: np.ndarray) -> Carried | None:
-        """With hints, the previous result's colours moved along the optical flow onto the next frame
-        (``flow.carried_colours``): the next frame's dense hints where the flow is reliable, and what its
-        result is blended with at full resolution. Without: nothing."""
-        return carried_colours(previous, result, frame) if self.settings["hints"] else None
+    def carry(self, previous: Prepared, result: np.ndarray, frame: np.ndarray) -> Carried:
+        """The previous result's colours moved along the optical flow onto the next frame
+        (``flow.carried_colours``), what its result is blended with at full resolution, as the video's
+        ``propagation`` says: with ``filter`` the hints the previous frame was given travel along as the next
+        one's; with ``hints`` the carried colours are the next frame's hints where the flow is sure."""
+        context = previous.context
+        return carried_colours(previous.image, result, frame, context["hints"], context["propagation"] == "hints")
 
     def prepare_frame(self, frame: np.ndarray, image_size: int, carried: Carried | None, index: int,
                       **options: Any) -> Prepared:
-        """A frame with the colours carried from the one before as its hints. The hints given for a video
-        (``--hints FILE``, ``--hint``) are the first frame's, whose colours then travel along the flow; with
-        ``--hints FOLDER`` every keyframe with a layer there (``keyframe_layers``) gets its hints too, painted
-        over the colours carried to it (a keyframe after a scene cut starts from its hints alone)."""
+        """A frame with the colours ``carried`` from the one before (``carry``), and the hints they bring
+        (the given ones moved along, or with ``propagation`` ``hints`` the carried colours). The hints given
+        for a video (``--hints FILE``, ``--hint``) are the first frame's, and travel along the flow from
+        there; with ``--hints FOLDER`` every keyframe with a layer there (``keyframe_layers``) gets its hints
+        too, painted over those carried to it (a keyframe after a scene cut starts from its hints alone)."""
         layer, points = options.get("hints"), options.get("hint", ()) if index == 0 else ()
         if layer is not None and Path(layer).is_dir():
             layer = keyframe_layers(Path(layer)).get(index)
         elif index > 0:
             layer = None
         given = self._given(frame, layer, points, options.get("hint_radius", 3))
-        if carried is not None:
+        if carried is not None and carried.hints.count:
             given = carried.hints if given is None else carried.hints.merged(given)
-        return self._prepared(frame, image_size, given, carried)
+        return self._prepared(frame, image_size, given, carried, options.get("propagation", "filter"))
 
     def check_run_options(self, options: dict[str, Any]) -> None:
-        """Hints (``--hints``, ``--hint``) need a model trained with them."""
+        """Hints (``--hints``, ``--hint``, ``--propagation hints``) need a model trained with them."""
         if not self.settings["hints"] and (options.get("hints") or options.get("hint")):
             raise InputError("this model was trained without colour hints: --hints and --hint need a model "
                              "trained with --hints yes")
+        if not self.settings["hints"] and options.get("propagation") == "hints":
+            raise InputError("this model was trained without colour hints: --propagation hints needs a model "
+                             "trained with --hints yes (--propagation filter works with any)")
 
-    def _prepared(self, image: np.ndarray, image_size: int, hints: Hints | None,
-                  carried: Carried | None = None) -> Prepared:
+    def _prepared(self, image: np.ndarray, image_size: int, hints: Hints | None, carried: Carried | None = None,
+                  propagation: str = "filter") -> Prepared:
         """The full-resolution L (``context["lightness"]``), hints (``context["hints"]``) and colours carried
-        from the frame before (``context["carried"]``) are kept for ``finish`` and ``baseline``."""
+        from the frame before (``context["carried"]``) are kept for ``finish`` and ``baseline``, the hints and
+        the ``propagation`` (``context["propagation"]``) for ``carry``."""
         full = lightness(image)
         small = to_unit(resize(full, image_size, image_size))[..., None]
         small_hints = hints.resized(image_size, image_size) if hints is not None else None
         lab = np.concatenate([small, np.zeros_like(small).repeat(2, axis=-1)], axis=-1)
         return Prepared(y_cond=self._condition(lab, small_hints), image=image,
-                        context={"lightness": full, "hints": hints, "carried": carried})
+                        context={"lightness": full, "hints": hints, "carried": carried, "propagation": propagation})
 
     def finish(self, prepared: Prepared, y_0: torch.Tensor) -> np.ndarray:
         """The generated ab resized to the original frame, blended with the colours carried from the frame

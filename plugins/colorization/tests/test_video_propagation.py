@@ -1,6 +1,6 @@
-"""Colours carried along the optical flow from frame to frame: the flow's checks, the carry hook of a
-hint model (and none without hints), first-frame and keyframe hints, the full-resolution blend with the carried
-colours, and steadier colours in a colorized video."""
+"""Colours carried along the optical flow from frame to frame: the flow's checks, the carry hook in its two
+ways (``filter`` for any model, ``hints`` for a hint model), given hints moved along the flow, first-frame and
+keyframe hints, the full-resolution blend with the carried colours, and steadier colours in a colorized video."""
 import cv2
 import numpy as np
 import pytest
@@ -10,13 +10,14 @@ from PIL import Image
 from palette_kit.errors import InputError
 from palette_kit.metrics.temporal import Motion
 from palette_kit.model import Palette
+from palette_kit.tasks.base import Prepared
 from palette_kit.testing import synthetic_photo
 from palette_kit.video.flow import optical_flow, reliable, warp
 from palette_kit.video.frames import restore_video
 from palette_kit.video.io import VideoReader
 from palette_kit.video.synthetic import pan_zoom, write_video
 from palette_kit_colorization import Colorization
-from palette_kit_colorization.flow import Carried, carried_colours
+from palette_kit_colorization.flow import PERSISTENCE, Carried, carried_colours
 from palette_kit_colorization.hints import parse_colour
 from palette_kit_colorization.lab import bgr_to_lab, lab_to_bgr_keeping_lightness, lightness
 
@@ -31,13 +32,16 @@ def _textured(seed: int, h: int = 96, w: int = 128) -> np.ndarray:
 def test_a_shifted_frame_gets_the_previous_colours_where_it_was_seen():
     photo = _textured(0)
     before, after = photo[:, 4:-4], photo[:, :-8]  # the camera moves 4 px left: content moves right
-    carried = carried_colours(before, before, after)
+    filtered = carried_colours(before, before, after)
+    carried = carried_colours(before, before, after, as_hints=True)
     hints = carried.hints
     inner = hints.mask[8:-8, 12:-8]
     assert inner.mean() > 0.9 and not hints.mask[:, :2].any()  # the new strip on the left is left to the model
     true_ab = bgr_to_lab(after)[..., 1:]
     assert np.abs(hints.ab[hints.mask] - true_ab[hints.mask]).mean() * 127.5 < 1.5
     assert (carried.confidence[hints.mask] == 1).all() and (carried.confidence[:, :2] == 0).all()
+    assert filtered.hints.count == 0 and np.allclose(filtered.confidence, PERSISTENCE * carried.confidence)
+    assert np.array_equal(filtered.ab, carried.ab)
 
 
 def test_the_forward_backward_check_finds_occlusions():
@@ -53,14 +57,23 @@ def test_the_forward_backward_check_finds_occlusions():
     assert optical_flow(np.zeros((h, w), np.uint8), np.zeros((h, w), np.uint8)).shape == (h, w, 2)
 
 
-def test_only_a_hint_model_carries_and_given_hints_are_the_first_frames():
+def _first(task: Colorization, frame: np.ndarray, **options) -> Prepared:
+    return task.prepare_frame(frame, 16, None, 0, **options)
+
+
+def test_any_model_carries_its_colours_and_a_hint_model_may_take_them_as_hints():
     frames = pan_zoom(_textured(1), 2, 24, 32)
-    assert Colorization().carry(frames[0], frames[0], frames[1]) is None
+    plain = Colorization()
+    filtered = plain.carry(_first(plain, frames[0]), frames[0], frames[1])
+    assert filtered.hints.count == 0 and 0.5 < filtered.confidence.max() <= PERSISTENCE
+    assert plain.prepare_frame(frames[1], 16, filtered, 1).context["hints"] is None
+    with pytest.raises(InputError, match="--propagation hints needs a model trained with --hints yes"):
+        plain.check_run_options({"propagation": "hints"})
     task = Colorization(hints=True)
-    carried = task.carry(frames[0], frames[0], frames[1])
+    carried = task.carry(_first(task, frames[0], propagation="hints"), frames[0], frames[1])
     assert carried.hints.count > 0
-    context = task.prepare_frame(frames[1], 16, carried, 1).context
-    assert context["hints"] is carried.hints and context["carried"] is carried
+    context = task.prepare_frame(frames[1], 16, carried, 1, propagation="hints").context
+    assert context["hints"] is carried.hints and context["carried"] is carried and context["propagation"] == "hints"
     first = task.prepare_frame(frames[0], 16, None, 0, hint=("3,3,red",)).context["hints"]
     assert first.mask[3, 3] and task.prepare_frame(frames[1], 16, None, 5, hint=("3,3,red",)).context["hints"] is None
 
@@ -73,7 +86,7 @@ def test_a_folder_of_hints_gives_each_keyframe_its_own_over_the_carried_colours(
     Image.fromarray(layer, "RGBA").save(tmp_path / "keys" / "2.png")
     task = Colorization(hints=True)
     assert task.prepare_frame(frames[0], 16, None, 0, hints=tmp_path / "keys").context["hints"] is None  # no 0.png
-    carried = task.carry(frames[1], frames[1], frames[2])
+    carried = task.carry(task.prepare_frame(frames[1], 16, None, 1, propagation="hints"), frames[1], frames[2])
     keyed = task.prepare_frame(frames[2], 16, carried, 2, hints=tmp_path / "keys").context["hints"]
     assert keyed.mask[4:8, 5:9].all() and np.allclose(keyed.ab[6, 6], parse_colour("#c8281e"), atol=1e-3)
     outside = np.ones_like(keyed.mask)
@@ -98,7 +111,7 @@ def test_a_still_frame_keeps_the_colours_it_was_shown_in():
     ab = cv2.GaussianBlur(bgr_to_lab(frame)[..., 1:], (0, 0), 3) + 0.003  # a model's: between 8-bit levels
     shown = lab_to_bgr_keeping_lightness(lightness(frame), ab)
     task = Colorization(hints=True)
-    again = _finished(task, frame, task.carry(frame, shown, frame))
+    again = _finished(task, frame, task.carry(_first(task, frame, propagation="hints"), shown, frame))
     assert (again == shown).all(-1).mean() > 0.75  # 8-bit ab (rounded to whole CIE units) keeps under half
     assert Motion(frame, frame).warp_error(shown, again)["warp_error_ab"] < 0.3
 
@@ -109,7 +122,7 @@ def test_where_the_lightness_changed_the_result_is_blended_with_the_carried_colo
     after = cv2.add(photo[:, :-8], 25)  # moved, and brighter than a hint allows (the model would decide alone)
     task = Colorization(hints=True)
     shown = lab_to_bgr_keeping_lightness(lightness(before), bgr_to_lab(before)[..., 1:])
-    carried = task.carry(before, shown, after)
+    carried = task.carry(_first(task, before, propagation="hints"), shown, after)
     assert carried.hints.mask.mean() < 0.5
     seen = carried.confidence[carried.confidence > 0]
     assert seen.size > 0.8 * carried.confidence.size and seen.min() < 1  # reliable flow, partly trusted
@@ -117,6 +130,20 @@ def test_where_the_lightness_changed_the_result_is_blended_with_the_carried_colo
     blended = motion.warp_error(shown, _finished(task, after, carried))["warp_error_ab"]
     hinted_only = Carried(carried.ab, carried.hints.mask.astype(np.float32), carried.hints)
     assert blended < 0.5 * motion.warp_error(shown, _finished(task, after, hinted_only))["warp_error_ab"]
+
+
+def test_given_hints_travel_along_the_flow_with_the_filter():
+    photo = _textured(0)
+    before, after = photo[:, 4:-4], photo[:, :-8]  # the camera moves 4 px left: content moves right
+    task = Colorization(hints=True)
+    first = _first(task, before, hint=("40,30,red",), hint_radius=3)
+    given = first.context["hints"]
+    moved = task.carry(first, before, after).hints
+    assert moved.count >= 0.8 * given.count
+    (ys, xs), (moved_ys, moved_xs) = np.nonzero(given.mask), np.nonzero(moved.mask)
+    assert abs(moved_xs.mean() - xs.mean() - 4) < 0.5 and abs(moved_ys.mean() - ys.mean()) < 0.5
+    assert np.allclose(moved.ab[moved.mask], parse_colour("red"), atol=1e-3)
+    assert task.prepare_frame(after, 16, task.carry(first, before, after), 1).context["hints"].count == moved.count
 
 
 @pytest.fixture(scope="module")
@@ -136,13 +163,14 @@ def test_carried_colours_make_a_video_steadier(tmp_path, hint_checkpoint):
     clip = tmp_path / "pan.mp4"
     write_video(clip, pan_zoom(_textured(2, 192, 256), 6, 48, 64, zoom=1.1, pan=0.1), audio=False)
     model = Palette.load(hint_checkpoint)
-    restore_video(model, clip, [tmp_path / "carried.mp4"], [0], None, None, {}, {})
+    restore_video(model, clip, [tmp_path / "filter.mp4"], [0], None, None, {}, {})
+    restore_video(model, clip, [tmp_path / "hints.mp4"], [0], None, None, {"propagation": "hints"}, {})
     model.task.carry = lambda previous, result, frame: None  # every frame on its own, the same seed
     restore_video(model, clip, [tmp_path / "independent.mp4"], [0], None, None, {}, {})
     with VideoReader(clip) as reader:
         given = [lightness(frame.picture) for frame in reader]
     change = {}
-    for name in ("carried", "independent"):  # Lai et al.'s warp error of ab, along the input's own flow
+    for name in ("filter", "hints", "independent"):  # Lai et al.'s warp error of ab, along the input's own flow
         ab = _ab(tmp_path / f"{name}.mp4")
         errors = []
         for t in range(1, len(ab)):
@@ -150,4 +178,4 @@ def test_carried_colours_make_a_video_steadier(tmp_path, hint_checkpoint):
             seen = reliable(backward, forward)
             errors.append(np.abs(ab[t] - warp(ab[t - 1], backward))[seen].mean())
         change[name] = float(np.mean(errors))
-    assert change["carried"] < 0.5 * change["independent"], change
+    assert max(change["filter"], change["hints"]) < 0.5 * change["independent"], change
