@@ -133,9 +133,8 @@ class Palette:
         """A checkpoint folder as a model: config validated, weight shapes checked, then weights read.
 
         The network is built once, on the meta device, where its shapes are checked against the file's
-        before a weight is read; it then takes the weights read as its own. The encoder (whose weights are
-        not in checkpoints) is built for real.
-        """
+        before a weight is read; it then takes the weights read as its own. The encoder, built there too,
+        then takes its pretrained weights (they are not in checkpoints)."""
         built: list[Palette] = []
 
         def shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
@@ -152,7 +151,7 @@ class Palette:
         except RuntimeError as exc:
             raise CheckpointError(f"checkpoint weights do not match its config: {path}") from exc
         if model.encoder is not None:
-            model.encoder = FrozenEncoder(model.encoder.spec)
+            model.encoder.load_weights()
         model.net.eval()
         return model
 

@@ -50,7 +50,7 @@ def test_lite0_weights_are_checked_against_their_sha256(tmp_path):
     data[-1] ^= 1
     copy.write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="SHA-256"):
-        efficientnet.load_efficientnet_lite0(copy)
+        efficientnet.load_efficientnet_lite0(path=copy)
 
 
 def test_levels_take_the_feature_map_nearest_their_size():
@@ -116,6 +116,20 @@ def test_checkpoint_holds_only_trainable_weights_and_records_the_encoder(coloriz
     y_cond = torch.rand(1, 1, 224, 224) * 2 - 1
     same = [m.sample(y_cond, steps=3, generator=torch.Generator().manual_seed(2)) for m in (colorization_model, loaded)]
     assert torch.allclose(*same, atol=1e-5)
+
+
+def test_loading_a_model_builds_its_encoder_once(colorization_model, tmp_path, monkeypatch):
+    colorization_model.save(tmp_path / "ckpt")
+    built = []
+
+    class Counted(efficientnet.EfficientNetLite0):
+        def __init__(self) -> None:
+            built.append(torch.get_default_device().type)
+            super().__init__()
+
+    monkeypatch.setattr(efficientnet, "EfficientNetLite0", Counted)
+    loaded = Palette.load(tmp_path / "ckpt")
+    assert built == ["meta"] and not any(p.is_meta for p in loaded.encoder.parameters())
 
 
 def test_checkpoint_from_other_encoder_weights_is_refused(colorization_model):

@@ -123,15 +123,16 @@ def weights_path() -> Path:
                               ) from exc
 
 
-def load_efficientnet_lite0(path: Path | None = None) -> EfficientNetLite0:
+def load_efficientnet_lite0(net: EfficientNetLite0 | None = None, path: Path | None = None) -> EfficientNetLite0:
     """The pretrained network, frozen and in eval mode; the weight file's SHA-256 is checked before loading.
 
-    Built on the meta device; it then takes the file's tensors as its own (nothing is initialised and
-    copied), unless the meta device is the default (to find a model's shapes without allocating it): then
-    it reads no weights.
+    Built on the meta device (or ``net``, built there already); it then takes the file's tensors as its own
+    (nothing is initialised and copied), unless the meta device is the default (to find a model's shapes
+    without allocating it): then it reads no weights.
     """
-    with torch.device("meta"):
-        net = EfficientNetLite0()
+    if net is None:
+        with torch.device("meta"):
+            net = EfficientNetLite0()
     if torch.get_default_device().type == "meta":
         return net.eval().requires_grad_(False)
     path = path or weights_path()

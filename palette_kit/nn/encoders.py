@@ -30,7 +30,9 @@ class EncoderSpec:
     channels: tuple[int, ...]
     strides: tuple[int, ...]
     weights_sha256: str
-    load: Callable[[], nn.Module]  # a network with ``features(rgb in [-1, 1]) -> list of maps``
+    #: The pretrained network (``features(rgb in [-1, 1]) -> list of maps``); given the same network built
+    #: on the meta device, that one takes the weights.
+    load: Callable[[nn.Module | None], nn.Module]
 
     def sizes(self) -> tuple[int, ...]:
         """Side lengths of the feature maps for a square input."""
@@ -61,7 +63,11 @@ class FrozenEncoder(nn.Module):
     def __init__(self, spec: EncoderSpec) -> None:
         super().__init__()
         self.spec = spec
-        self.net = spec.load().eval().requires_grad_(False)
+        self.net = spec.load(None).eval().requires_grad_(False)
+
+    def load_weights(self) -> None:
+        """Give an encoder built on the meta device (``Palette.from_config(meta=True)``) its weights."""
+        self.net = self.spec.load(self.net).eval().requires_grad_(False)
 
     def train(self, mode: bool = True) -> FrozenEncoder:
         return super().train(False)  # BatchNorm statistics stay the pretrained ones
