@@ -37,7 +37,8 @@ without hints); ``hints --checkpoint CKPT`` measures it against Levin et al. for
 (``hint_curves.py``) and writes the model card's plot and example grid. ``export --checkpoint CKPT`` exports
 that checkpoint instead of ``--run``'s best (a distilled student keeps its own DDIM steps; the student comes
 from ``palette-kit distill``, see the model card); ``compare --models NAME=CKPT@SAMPLER:STEPS ... --eval-hints K``
-prints the model card's teacher-against-student rows.
+prints the model card's teacher-against-student rows; ``examples --models ... --out FILE.png`` draws their
+results on every tenth validation photo, without hints (a column per photo: gray, the models, the truth).
 """
 from __future__ import annotations
 
@@ -48,12 +49,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from palette_kit.checkpoint import read_config
 from palette_kit.diffusion.presets import Sampling
 from palette_kit.evaluate import evaluate, summarise
-from palette_kit.imageio import list_images
+from palette_kit.imageio import grid, list_images, read_image, resize, write_image
+from palette_kit.inference import restore_files
 from palette_kit.metrics.sets import BASELINE, SetMetrics
 from palette_kit.model import Palette
 from palette_kit.training.state import check_compatible, load_state, resolve_resume
@@ -131,6 +134,37 @@ def export(checkpoint: Path, work: Path) -> None:
     print(f"exported {checkpoint} to {EXPORT}")
 
 
+def _model_spec(spec: str, sampler: str, steps: int) -> tuple[str, Path, Sampling]:
+    """``NAME=CHECKPOINT`` or ``NAME=CHECKPOINT@SAMPLER:STEPS`` (else ``sampler`` and ``steps``)."""
+    name, checkpoint = spec.split("=", 1)
+    checkpoint, _, how = checkpoint.partition("@")
+    chosen, _, count = how.partition(":")
+    return name, Path(checkpoint), Sampling(chosen or sampler, int(count or steps))
+
+
+def example_grid(work: Path, models: list[str], sampler: str, steps: int, out: Path, every: int = 10) -> None:
+    """Every ``every``-th validation photo as a column, 120 px tall: gray, each model of ``models``
+    (``compare``'s ``NAME=CHECKPOINT@SAMPLER:STEPS``, no hints, seed 0) in order, and the truth."""
+    paths = list_images(work / "val")[::every]
+    columns: list[list[np.ndarray]] = [[] for _ in paths]
+    for spec in models:
+        name, checkpoint, how = _model_spec(spec, sampler, steps)
+        model = Palette.load(checkpoint)
+        for column, restored in zip(columns, restore_files(model, paths, [0], how.steps, how.sampler, 16)):
+            if restored.error:
+                raise SystemExit(f"{restored.source}: {restored.error}")
+            column += [model.task.baseline(restored.prepared)] if not column else []
+            column.append(restored.results[0])
+        print(f"row {len(columns[0])}: {name} ({how.sampler} {how.steps})", flush=True)
+    for column, path in zip(columns, paths):
+        column.append(read_image(path))
+        h, w = column[-1].shape[:2]
+        column[:] = [resize(picture, round(w * 120 / h), 120) for picture in column]
+    write_image(out, grid(columns))
+    print(f"{out}: rows gray, {', '.join(spec.split('=', 1)[0] for spec in models)}, truth; "
+          f"{len(paths)} photos: {', '.join(p.name for p in paths)}")
+
+
 def compare(work: Path, models: list[str], sampler: str, steps: int, hints: int = 0) -> None:
     """Markdown rows: every ``NAME=CHECKPOINT`` (or ``NAME=CHECKPOINT@SAMPLER:STEPS``) on all validation photos
     and on the real ones alone (without the composited cut-outs), FID-Inception KID and CA over all of them,
@@ -147,12 +181,10 @@ def compare(work: Path, models: list[str], sampler: str, steps: int, hints: int 
               f"({share:.0f}%) | {kid} | {ca} |", flush=True)
 
     for spec in models:
-        name, checkpoint = spec.split("=", 1)
-        checkpoint, _, how = checkpoint.partition("@")
-        how = how.split(":") if how else (sampler, steps)
-        model, sets = Palette.load(Path(checkpoint)), SetMetrics.load()
+        name, checkpoint, how = _model_spec(spec, sampler, steps)
+        model, sets = Palette.load(checkpoint), SetMetrics.load()
         options = {"hints": hints} if model.task.config.get("hints") else {}
-        rows, failures = evaluate(model, paths, int(how[1]), how[0], seed=0, batch_size=16, progress=False,
+        rows, failures = evaluate(model, paths, how.steps, how.sampler, seed=0, batch_size=16, progress=False,
                                   sets=sets, task_options=options)
         if failures:
             raise SystemExit(f"could not evaluate {failures}")
@@ -189,7 +221,7 @@ def quality_table(work: Path, checkpoint: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("step", choices=["fetch", "train", "export", "table", "compare", "hints"])
+    parser.add_argument("step", choices=["fetch", "train", "export", "table", "compare", "hints", "examples"])
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--work", type=Path, default=Path("data/photos"))
     parser.add_argument("--run", type=Path, default=Path("runs/default-model"))
@@ -207,7 +239,8 @@ def main() -> None:
     parser.add_argument("--init", type=Path, default=None, help="checkpoint to start from (e.g. a model without hints)")
     parser.add_argument("--levin-cache", type=Path, default=Path("levin-cache.json"),
                         help="``hints``: where Levin et al.'s results are kept between runs")
-    parser.add_argument("--out", type=Path, default=Path("hint-curves"), help="``hints``: curves, plot and grid")
+    parser.add_argument("--out", type=Path, default=Path("hint-curves"),
+                        help="``hints``: folder of the curves, plot and grid; ``examples``: the grid's PNG")
     parser.add_argument("--resume", action="store_true", help="continue the run in --run from its latest checkpoint")
     args = parser.parse_args()
     if args.step == "fetch":
@@ -220,6 +253,8 @@ def main() -> None:
                     args.out)
     elif args.step == "compare":
         compare(args.work, args.models, args.sampler, args.steps, args.eval_hints)
+    elif args.step == "examples":
+        example_grid(args.work, args.models, args.sampler, args.steps, args.out)
     elif args.step == "export":
         export(args.checkpoint if args.checkpoint != EXPORT else args.run / "best", args.work)
     else:
