@@ -22,11 +22,12 @@ def optical_flow(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     return dis.calc(source, target, None)
 
 
-def warp(picture: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """``picture`` sampled at ``(x, y) + flow[y, x]`` (bilinear)."""
+def warp(picture: np.ndarray, flow: np.ndarray, nearest: bool = False) -> np.ndarray:
+    """``picture`` sampled at ``(x, y) + flow[y, x]`` (bilinear; with ``nearest``, the nearest pixel's value)."""
     h, w = flow.shape[:2]
     grid = np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)), axis=-1) + flow
-    return cv2.remap(picture, grid[..., 0], grid[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    interpolation = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+    return cv2.remap(picture, grid[..., 0], grid[..., 1], interpolation, borderMode=cv2.BORDER_REPLICATE)
 
 
 def reliable(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:

@@ -68,12 +68,10 @@ def carried_colours(previous: np.ndarray, result: np.ndarray, frame: np.ndarray,
 
 
 def _moved(given: Hints | None, backward: np.ndarray, sure: np.ndarray) -> Hints:
-    """``given`` hints moved along the flow ``backward`` (next frame -> previous), kept where it is ``sure``
-    and where at least half of a pixel comes from hinted ones."""
+    """``given`` hints moved along the flow ``backward`` (next frame -> previous) to the nearest pixel, so a
+    hint keeps its size and colour (one pixel stays one pixel), and kept where the flow is ``sure``."""
     if given is None or not given.count:
         return Hints.none(*sure.shape)
-    covered = warp(given.mask.astype(np.float32), backward)
-    summed = warp(given.ab * given.mask[..., None], backward)
-    mask = sure & (covered >= 0.5)
-    ab = np.where(mask[..., None], summed / np.maximum(covered, 1e-6)[..., None], 0).astype(np.float32)
+    mask = sure & (warp(given.mask.astype(np.uint8), backward, nearest=True) > 0)
+    ab = np.where(mask[..., None], warp(given.ab, backward, nearest=True), 0).astype(np.float32)
     return Hints(ab, mask)
